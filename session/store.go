@@ -1,0 +1,160 @@
+// Package session owns everything that must survive a crash or be shared
+// between voiceauth instances: call state, sealed tokens, the authorization
+// server's records (auth sessions, codes, OTPs, lockout counters), the patient
+// directory, MCP identity pins and the hash-chained audit trail.
+//
+// It knows nothing of telephony or OAuth: callers hand it opaque, already
+// hashed keys and opaque state blobs. Anything sensitive that it stores
+// (call state, tokens, record data) is sealed with AES-256-GCM before it
+// reaches the database.
+package session
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every Store implementation returns (wrapped or bare; match with errors.Is).
+var (
+	ErrNotFound = errors.New("session: not found")
+	ErrConflict = errors.New("session: version conflict")
+	ErrExists   = errors.New("session: already exists")
+)
+
+// Call is the durable state of one phone call. State is an opaque blob owned
+// by the dialog engine; the store seals it at rest.
+type Call struct {
+	ID        string // the call's identifier (CallSid)
+	Version   int64  // optimistic concurrency: UpdateCall succeeds only if unchanged
+	State     []byte
+	Ended     bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// TokenSet is what a call holds after authentication. Sealed at rest.
+type TokenSet struct {
+	AccessToken  string
+	RefreshToken string
+	TokenType    string
+	Scope        string
+	Issuer       string
+	Resource     string
+	Expiry       time.Time
+}
+
+// Record is one piece of authorization-server state: an auth_session, an
+// authorization code, a refresh token, an OTP, a lock. Key is already a hash
+// of any secret it is derived from; Data is opaque to the store and sealed.
+type Record struct {
+	Kind      string
+	Key       string
+	Version   int64
+	Data      []byte
+	ExpiresAt time.Time // zero = never; expired records read as ErrNotFound
+}
+
+// Patient is one row of the patient directory the AS resolves callers
+// against. There is no plaintext birthdate or SSN-4: only keyed hashes.
+type Patient struct {
+	ID       string // opaque patient id (the token's sub)
+	Name     string // display name as registered
+	NameKeys []string
+	DOBHash  []byte // HMAC-SHA256(pepper, id|birthdate|YYYY-MM-DD)
+	SSN4Hash []byte // HMAC-SHA256(pepper, id|ssn_last4|NNNN)
+	Phone    string // number on file, E.164
+	LineType string // mobile | landline | voip
+}
+
+// Pin is a trust-on-first-use record of an MCP server's identity key.
+type Pin struct {
+	Server     string // canonical MCP server URL
+	KeyID      string
+	Thumbprint string // RFC 7638 thumbprint of the pinned key
+	Key        []byte // the JWK as JSON
+	PinnedAt   time.Time
+	UpdatedAt  time.Time
+}
+
+// AuditEvent is one append-only, hash-chained audit record. It never carries
+// PHI: Subject and Number are keyed hashes made by the caller.
+type AuditEvent struct {
+	Seq      int64
+	Time     time.Time
+	Type     string // e.g. kba.failed, kba.locked, token.issued, token.revoked, mcp.denied
+	Actor    string // client id or component
+	Subject  string // keyed hash of the patient id, or ""
+	Number   string // keyed hash of the caller's number, or ""
+	CallRef  string
+	Outcome  string
+	Detail   map[string]string
+	PrevHash []byte
+	Hash     []byte
+}
+
+// AuditFilter selects audit records; zero fields match everything.
+type AuditFilter struct {
+	Subject string
+	Type    string
+	From    time.Time
+	To      time.Time
+	Limit   int
+}
+
+// AuditReport is what VerifyAudit found.
+type AuditReport struct {
+	Records     int
+	Checkpoints int
+	FirstBad    int64  // Seq of the first record that breaks the chain, 0 if none
+	Problem     string // human-readable reason, "" if the chain is intact
+}
+
+// Store is implemented by the SQLite and PostgreSQL backends. Every method
+// takes a context first; none keeps a transaction open across calls.
+type Store interface {
+	// Calls.
+	CreateCall(ctx context.Context, c *Call) error         // ErrExists
+	GetCall(ctx context.Context, id string) (*Call, error) // ErrNotFound
+	// UpdateCall writes c if the stored version still equals c.Version, then
+	// increments c.Version; otherwise ErrConflict and nothing changes.
+	UpdateCall(ctx context.Context, c *Call) error
+	SweepCalls(ctx context.Context, idleBefore time.Time) (int, error)
+
+	// Tokens held for a call, sealed at rest.
+	PutTokens(ctx context.Context, callID string, t TokenSet) error
+	GetTokens(ctx context.Context, callID string) (TokenSet, error) // ErrNotFound
+	DeleteTokens(ctx context.Context, callID string) error
+
+	// Authorization-server records.
+	PutRecord(ctx context.Context, r *Record) error                   // ErrExists
+	GetRecord(ctx context.Context, kind, key string) (*Record, error) // ErrNotFound (also when expired)
+	UpdateRecord(ctx context.Context, r *Record) error                // CAS on Version like UpdateCall
+	DeleteRecord(ctx context.Context, kind, key string) error         // nil if absent
+	SweepRecords(ctx context.Context, now time.Time) (int, error)
+
+	// Sliding-window event counters (failures per identity, per number, requests per auth_session).
+	AddEvent(ctx context.Context, key string, at time.Time) error
+	CountEvents(ctx context.Context, key string, since time.Time) (int, error)
+	CountDistinct(ctx context.Context, keyPrefix string, since time.Time) (int, error)
+	SweepEvents(ctx context.Context, before time.Time) (int, error)
+
+	// Patient directory.
+	UpsertPatients(ctx context.Context, ps []Patient) error
+	FindPatients(ctx context.Context, nameKeys []string) ([]Patient, error) // any key matches
+	GetPatient(ctx context.Context, id string) (*Patient, error)
+	CountPatients(ctx context.Context) (int, error)
+
+	// MCP identity pins.
+	GetPin(ctx context.Context, server string) (*Pin, error) // ErrNotFound
+	PutPin(ctx context.Context, p *Pin) error                // insert or replace
+
+	// Audit trail.
+	AppendAudit(ctx context.Context, e *AuditEvent) error // fills Seq, PrevHash, Hash
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+	VerifyAudit(ctx context.Context) (AuditReport, error)
+	PurgeAudit(ctx context.Context, before time.Time) (int, error) // writes a checkpoint record
+
+	Ping(ctx context.Context) error
+	Close() error
+}
