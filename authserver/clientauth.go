@@ -1,0 +1,133 @@
+package authserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/voiceauth/voiceauth/challenge"
+	"github.com/voiceauth/voiceauth/session"
+)
+
+const assertionTypeJWTBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// clientAssertionMaxLife bounds exp - now of a private_key_jwt assertion.
+const clientAssertionMaxLife = 5 * time.Minute
+
+// authenticateClient implements client_secret_basic and private_key_jwt
+// (RFC 7523) identically for every endpoint. endpoint is the endpoint's full
+// URL, accepted as an assertion audience besides the issuer.
+func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f url.Values, endpoint string) (*Client, *oauthError) {
+	bodyID := f.Get("client_id")
+	if user, pass, ok := r.BasicAuth(); ok {
+		fail := &oauthError{resp: challenge.ErrorResponse{Error: challenge.ErrInvalidClient, ErrorDescription: "client authentication failed"}, basic: true}
+		// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+		id, err1 := url.QueryUnescape(user)
+		secret, err2 := url.QueryUnescape(pass)
+		if err1 != nil || err2 != nil || f.Has("client_assertion") {
+			return nil, fail
+		}
+		c := s.clients[id]
+		sum := sha256.Sum256([]byte(secret))
+		want := [32]byte{}
+		if c != nil {
+			want = c.SecretSHA256
+		}
+		okSecret := subtle.ConstantTimeCompare(sum[:], want[:]) == 1
+		if c == nil || c.SecretSHA256 == [32]byte{} || !okSecret || (bodyID != "" && bodyID != id) {
+			return nil, fail
+		}
+		return c, nil
+	}
+	if f.Has("client_assertion") || f.Has("client_assertion_type") {
+		fail := newErr(challenge.ErrInvalidClient, "client authentication failed")
+		if f.Get("client_assertion_type") != assertionTypeJWTBearer {
+			return nil, fail
+		}
+		c, err := s.verifyClientAssertion(ctx, f.Get("client_assertion"), endpoint)
+		if err != nil {
+			s.log.Info("authserver: client assertion rejected", "reason", err.Error())
+			return nil, fail
+		}
+		if bodyID != "" && bodyID != c.ID {
+			return nil, fail
+		}
+		return c, nil
+	}
+	return nil, newErr(challenge.ErrInvalidClient, "client authentication required")
+}
+
+var assertionAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.PS256, jose.EdDSA}
+
+func (s *Server) verifyClientAssertion(ctx context.Context, raw, endpoint string) (*Client, error) {
+	if raw == "" || len(raw) > 8192 {
+		return nil, errors.New("missing or oversized assertion")
+	}
+	tok, err := jwt.ParseSigned(raw, assertionAlgs)
+	if err != nil {
+		return nil, errors.New("unparseable assertion")
+	}
+	var unverified jwt.Claims
+	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
+		return nil, errors.New("unparseable claims")
+	}
+	c := s.clients[unverified.Issuer]
+	if c == nil || c.JWKS == nil {
+		return nil, errors.New("unknown client or no JWKS")
+	}
+	var claims jwt.Claims
+	var verified bool
+	for _, h := range tok.Headers {
+		keys := c.JWKS.Keys
+		if h.KeyID != "" {
+			keys = c.JWKS.Key(h.KeyID)
+		}
+		for _, k := range keys {
+			if err := tok.Claims(k.Public().Key, &claims); err == nil {
+				verified = true
+				break
+			}
+		}
+	}
+	if !verified {
+		return nil, errors.New("bad signature")
+	}
+	now := s.now()
+	if claims.Issuer != c.ID || claims.Subject != c.ID {
+		return nil, errors.New("iss/sub must be the client id")
+	}
+	if claims.Expiry == nil || claims.ID == "" {
+		return nil, errors.New("exp and jti are required")
+	}
+	exp := claims.Expiry.Time()
+	if exp.Before(now.Add(-30*time.Second)) || exp.After(now.Add(clientAssertionMaxLife)) {
+		return nil, errors.New("exp out of range")
+	}
+	if claims.NotBefore != nil && claims.NotBefore.Time().After(now.Add(30*time.Second)) {
+		return nil, errors.New("not yet valid")
+	}
+	if !slices.ContainsFunc([]string(claims.Audience), func(a string) bool {
+		a = strings.TrimSuffix(a, "/")
+		return a == s.cfg.Issuer || a == endpoint
+	}) {
+		return nil, errors.New("wrong audience")
+	}
+	// Replay check through the store, so every instance sees every jti.
+	rec := &session.Record{Kind: "client_jti", Key: hashKey(c.ID + "|" + claims.ID), Data: []byte{1}, ExpiresAt: exp.Add(time.Minute)}
+	if err := s.cfg.Store.PutRecord(ctx, rec); err != nil {
+		if errors.Is(err, session.ErrExists) {
+			return nil, errors.New("jti replayed")
+		}
+		return nil, err
+	}
+	return c, nil
+}

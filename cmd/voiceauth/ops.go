@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/voiceauth/voiceauth/authserver"
+	"github.com/voiceauth/voiceauth/internal/app"
+	"github.com/voiceauth/voiceauth/session"
+)
+
+// storeFlags are the flags every operator command shares with serve.
+func storeFlags(fs *flag.FlagSet) (dataDir, store, secretsFile *string) {
+	dataDir = fs.String("data-dir", envOr("VOICEAUTH_DATA_DIR", "./data"), "data directory")
+	store = fs.String("store", os.Getenv("VOICEAUTH_STORE"), "SQLite path or postgres:// DSN")
+	secretsFile = fs.String("secrets-file", os.Getenv("VOICEAUTH_SECRETS_FILE"), "secrets file")
+	return
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func otpOutbox(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("otp-outbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", envOr("VOICEAUTH_DATA_DIR", "./data"), "data directory")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	phone := fs.Arg(0)
+	path := app.OutboxPath(*dataDir)
+	if phone == "" {
+		fmt.Fprintf(stderr, "usage: voiceauth otp-outbox [--data-dir DIR] PHONE   (outbox: %s)\n", path)
+		return 2
+	}
+	code, err := authserver.LatestOutboxCode(path, phone)
+	if err != nil {
+		fmt.Fprintf(stderr, "voiceauth otp-outbox: no code for %s in %s: %v\n", phone, path, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "latest one-time code texted to %s:\n%s\n", phone, code)
+	return 0
+}
+
+func secrets(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: voiceauth secrets init|rotate [--data-dir DIR] [--secrets-file FILE] [--what sealing|signing]")
+		return 2
+	}
+	fs := flag.NewFlagSet("secrets", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir, _, secretsFile := storeFlags(fs)
+	what := fs.String("what", "sealing", "rotate: sealing (re-seal stored data) or signing (AS token keys)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	cfg := app.Defaults(app.Config{DataDir: *dataDir, SecretsFile: *secretsFile, Store: os.Getenv("VOICEAUTH_STORE")})
+	switch args[0] {
+	case "init":
+		_, created, err := app.LoadSecrets(cfg.SecretsFile, true)
+		if err != nil {
+			fmt.Fprintln(stderr, "voiceauth secrets init:", err)
+			return 1
+		}
+		if created {
+			fmt.Fprintf(stdout, "created %s (mode 0600); give every instance sharing a store this same file\n", cfg.SecretsFile)
+		} else {
+			fmt.Fprintf(stdout, "%s already exists; nothing changed\n", cfg.SecretsFile)
+		}
+		return 0
+	case "rotate":
+		s, _, err := app.LoadSecrets(cfg.SecretsFile, false)
+		if err != nil {
+			fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
+			return 1
+		}
+		switch *what {
+		case "signing":
+			if err := s.RotateSigningKey(); err != nil {
+				fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
+				return 1
+			}
+		case "sealing":
+			v := s.RotateSealingKey()
+			if err := s.Save(cfg.SecretsFile); err != nil {
+				fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
+				return 1
+			}
+			ctx := context.Background()
+			st, _, err := app.OpenStore(ctx, cfg)
+			if err != nil {
+				fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
+				return 1
+			}
+			defer st.Close()
+			n, err := session.Rewrap(ctx, st)
+			if err != nil {
+				fmt.Fprintln(stderr, "voiceauth secrets rotate: re-sealing:", err)
+				return 1
+			}
+			fmt.Fprintf(stdout, "sealing key %d is current; %d stored values re-sealed\n", v, n)
+			return 0
+		default:
+			fmt.Fprintf(stderr, "voiceauth secrets rotate: --what must be sealing or signing\n")
+			return 2
+		}
+		if err := s.Save(cfg.SecretsFile); err != nil {
+			fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "rotated the %s key in %s; restart every instance\n", *what, cfg.SecretsFile)
+		return 0
+	}
+	fmt.Fprintf(stderr, "voiceauth secrets: unknown subcommand %q\n", args[0])
+	return 2
+}
+
+func audit(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: voiceauth audit verify|export [--patient ID] [--from YYYY-MM-DD] [--to YYYY-MM-DD]")
+		return 2
+	}
+	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir, store, secretsFile := storeFlags(fs)
+	patient := fs.String("patient", "", "patient id (export)")
+	from := fs.String("from", "", "first day, YYYY-MM-DD (export)")
+	to := fs.String("to", "", "last day, YYYY-MM-DD (export)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	ctx := context.Background()
+	st, sec, err := app.OpenStore(ctx, app.Config{DataDir: *dataDir, Store: *store, SecretsFile: *secretsFile})
+	if err != nil {
+		fmt.Fprintln(stderr, "voiceauth audit:", err)
+		return 1
+	}
+	defer st.Close()
+	switch args[0] {
+	case "verify":
+		rep, err := st.VerifyAudit(ctx)
+		if err != nil {
+			fmt.Fprintln(stderr, "voiceauth audit verify:", err)
+			return 1
+		}
+		if rep.Problem != "" {
+			fmt.Fprintf(stdout, "audit trail BROKEN at record %d: %s (%d records, %d purge checkpoints)\n", rep.FirstBad, rep.Problem, rep.Records, rep.Checkpoints)
+			return 1
+		}
+		fmt.Fprintf(stdout, "audit trail intact: %d records, %d purge checkpoints\n", rep.Records, rep.Checkpoints)
+		return 0
+	case "export":
+		f := session.AuditFilter{}
+		if *patient != "" {
+			f.Subject = app.PatientPseudonym(sec, *patient)
+		}
+		if f.From, err = parseDay(*from, false); err != nil {
+			fmt.Fprintln(stderr, "voiceauth audit export: --from:", err)
+			return 2
+		}
+		if f.To, err = parseDay(*to, true); err != nil {
+			fmt.Fprintln(stderr, "voiceauth audit export: --to:", err)
+			return 2
+		}
+		evs, err := st.ListAudit(ctx, f)
+		if err != nil {
+			fmt.Fprintln(stderr, "voiceauth audit export:", err)
+			return 1
+		}
+		enc := json.NewEncoder(stdout)
+		for _, e := range evs {
+			enc.Encode(map[string]any{"seq": e.Seq, "time": e.Time.UTC().Format(time.RFC3339), "type": e.Type,
+				"actor": e.Actor, "subject": e.Subject, "call_ref": e.CallRef, "outcome": e.Outcome, "detail": e.Detail})
+		}
+		return 0
+	}
+	fmt.Fprintf(stderr, "voiceauth audit: unknown subcommand %q\n", args[0])
+	return 2
+}
+
+func parseDay(s string, end bool) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		return t, errors.New("want YYYY-MM-DD")
+	}
+	if end {
+		t = t.Add(24*time.Hour - time.Nanosecond)
+	}
+	return t, nil
+}

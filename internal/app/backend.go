@@ -1,0 +1,364 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/voiceauth/voiceauth/challenge"
+	"github.com/voiceauth/voiceauth/ivr"
+	"github.com/voiceauth/voiceauth/mcpclient"
+	"github.com/voiceauth/voiceauth/session"
+)
+
+// backend is what the dialog engine talks to: it adapts the challenge client,
+// the MCP client and the store to ivr.Auth and ivr.Tools. It holds every
+// token (sealed in the store, keyed by CallSid); ivr never sees one.
+type backend struct {
+	cfg backendConfig
+
+	mu       sync.Mutex
+	sessions map[string]*mcpclient.Session // per call, on this instance
+}
+
+type backendConfig struct {
+	Challenge  *challenge.Client
+	MCP        *mcpclient.Config
+	MCPURL     string
+	Store      session.Store
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	LogKey     []byte
+	Now        func() time.Time
+}
+
+var (
+	_ ivr.Auth  = (*backend)(nil)
+	_ ivr.Tools = (*backend)(nil)
+)
+
+func newBackend(cfg backendConfig) *backend {
+	return &backend{cfg: cfg, sessions: map[string]*mcpclient.Session{}}
+}
+
+// flowState is the adapter's part of the persisted call state.
+type flowState struct {
+	Flow   *challenge.Flow `json:"flow"`
+	StepUp bool            `json:"step_up,omitempty"`
+}
+
+func (b *backend) discover(ctx context.Context) (*challenge.Discovery, error) {
+	return b.cfg.Challenge.Discover(ctx, b.cfg.MCPURL)
+}
+
+// Submit implements ivr.Auth.
+func (b *backend) Submit(ctx context.Context, call ivr.CallInfo, raw []byte, a ivr.Answers, stepUp bool) (ivr.AuthStep, []byte, error) {
+	var st flowState
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return ivr.AuthStep{}, nil, fmt.Errorf("backend: corrupt flow state: %w", err)
+		}
+	}
+	if st.Flow == nil {
+		d, err := b.discover(ctx)
+		if err != nil {
+			return ivr.AuthStep{}, nil, err
+		}
+		scope := strings.Join(d.Scopes, " ")
+		if scope == "" {
+			scope = "appointments:read"
+		}
+		f, err := b.cfg.Challenge.NewFlow(d, scope, call.CallRef)
+		if err != nil {
+			return ivr.AuthStep{}, nil, err
+		}
+		st.Flow = f
+	}
+	ans := challenge.Answers{
+		Name: a.Name, Birthdate: a.Birthdate, SSNLast4: a.SSNLast4, OTP: a.OTP, OTPResend: a.OTPResend,
+		CallerPhone: call.From, StirVerstat: call.StirVerstat,
+	}
+	if stepUp && !st.StepUp {
+		st.StepUp = true
+		st.Flow.Scope = allScopes
+	}
+	if st.StepUp {
+		ans.ACRValues = challenge.ACRKBAOTP
+	}
+	res, err := b.cfg.Challenge.Submit(ctx, st.Flow, ans)
+	out, _ := json.Marshal(st)
+	if err != nil {
+		return ivr.AuthStep{}, out, err
+	}
+	step := ivr.AuthStep{Need: res.Need}
+	switch res.Outcome {
+	case challenge.OutcomeCode:
+		tok, err := b.cfg.Challenge.Redeem(ctx, st.Flow, res.Code)
+		if err != nil {
+			return ivr.AuthStep{}, out, err
+		}
+		if err := b.saveToken(ctx, call.CallSid, tok); err != nil {
+			return ivr.AuthStep{}, out, err
+		}
+		// A new token means a new MCP session (scopes and acr changed).
+		b.closeSession(call.CallSid)
+		st.StepUp = false
+		out, _ = json.Marshal(st)
+		step.Kind = ivr.AuthAuthenticated
+	case challenge.OutcomeNeedMore:
+		step.Kind = ivr.AuthNeedMore
+	case challenge.OutcomeRetryKBA:
+		step.Kind = ivr.AuthRetryKBA
+	case challenge.OutcomeNeedOTP:
+		step.Kind = ivr.AuthNeedOTP
+	case challenge.OutcomeRetryOTP:
+		step.Kind = ivr.AuthRetryOTP
+	case challenge.OutcomeDenied:
+		step.Kind = ivr.AuthDenied
+	case challenge.OutcomeSessionInvalid, challenge.OutcomeRedirectToWeb:
+		step.Kind = ivr.AuthTransfer
+	default:
+		return ivr.AuthStep{}, out, fmt.Errorf("backend: authorization server failed: %v", res.Outcome)
+	}
+	return step, out, nil
+}
+
+func (b *backend) saveToken(ctx context.Context, callSid string, t *challenge.Token) error {
+	return b.cfg.Store.PutTokens(ctx, callSid, session.TokenSet{
+		AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, TokenType: t.TokenType,
+		Scope: t.Scope, Issuer: t.Issuer, Resource: t.Resource, Expiry: t.Expiry,
+	})
+}
+
+func toChallengeToken(ts session.TokenSet) *challenge.Token {
+	return &challenge.Token{AccessToken: ts.AccessToken, RefreshToken: ts.RefreshToken, TokenType: ts.TokenType,
+		Scope: ts.Scope, Issuer: ts.Issuer, Resource: ts.Resource, Expiry: ts.Expiry}
+}
+
+// Preauthorized implements ivr.Auth: a host registered a subject token for
+// this call and the exchange produced a token that is still valid.
+func (b *backend) Preauthorized(ctx context.Context, callSid string) (bool, error) {
+	ts, err := b.cfg.Store.GetTokens(ctx, callSid)
+	if errors.Is(err, session.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return ts.AccessToken != "" && b.cfg.Now().Before(ts.Expiry), nil
+}
+
+// RegisterSubjectToken implements ivr.Auth. The host proves who it is with
+// its own client credentials at the AS (introspection is client-authenticated
+// there), then the voice client exchanges the subject token (RFC 8693) for a
+// token whose audience is the MCP server.
+func (b *backend) RegisterSubjectToken(ctx context.Context, callSid, hostID, hostSecret, subjectToken, subjectTokenType string) error {
+	d, err := b.discover(ctx)
+	if err != nil {
+		return err
+	}
+	if err := b.checkHost(ctx, d, hostID, hostSecret); err != nil {
+		return err
+	}
+	if subjectTokenType == "" {
+		subjectTokenType = challenge.TokenTypeJWT
+	}
+	tok, err := b.cfg.Challenge.Exchange(ctx, d, subjectToken, subjectTokenType, "appointments:read")
+	if err != nil {
+		var ce *challenge.Error
+		if errors.As(err, &ce) {
+			b.cfg.Logger.Info("subject token rejected", "call", session.Pseudonym(b.cfg.LogKey, "call", callSid), "error", ce.ErrorResponse.Error)
+			return ivr.ErrRejected
+		}
+		return err
+	}
+	return b.saveToken(ctx, callSid, tok)
+}
+
+func (b *backend) checkHost(ctx context.Context, d *challenge.Discovery, id, secret string) error {
+	if id == "" || secret == "" || d.AS.IntrospectionEndpoint == "" {
+		return ivr.ErrUnauthorizedHost
+	}
+	form := url.Values{"token": {"host-credential-check"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.AS.IntrospectionEndpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	resp, err := b.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return nil
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusBadRequest:
+		return ivr.ErrUnauthorizedHost
+	}
+	return fmt.Errorf("backend: introspection answered %d", resp.StatusCode)
+}
+
+// EndCall implements ivr.Auth: revoke the call's tokens at the AS, forget
+// them, close the MCP session.
+func (b *backend) EndCall(ctx context.Context, callSid string) error {
+	b.closeSession(callSid)
+	ts, err := b.cfg.Store.GetTokens(ctx, callSid)
+	if errors.Is(err, session.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	rerr := b.cfg.Challenge.Revoke(ctx, toChallengeToken(ts))
+	return errors.Join(rerr, b.cfg.Store.DeleteTokens(ctx, callSid))
+}
+
+// Call implements ivr.Tools.
+func (b *backend) Call(ctx context.Context, callSid, tool string, args map[string]any) (json.RawMessage, error) {
+	sess, err := b.session(ctx, callSid)
+	if err != nil {
+		return nil, b.mapToolErr(err)
+	}
+	res, err := sess.CallTool(ctx, tool, args)
+	if err != nil {
+		return nil, b.mapToolErr(err)
+	}
+	if res.IsError {
+		return nil, ivr.ErrToolDenied
+	}
+	if res.StructuredContent == nil {
+		return nil, fmt.Errorf("backend: tool %s returned no structured content", tool)
+	}
+	return json.Marshal(res.StructuredContent)
+}
+
+func (b *backend) mapToolErr(err error) error {
+	var ae *mcpclient.AuthError
+	switch {
+	case errors.Is(err, ivr.ErrStepUp):
+		return ivr.ErrStepUp
+	case errors.Is(err, mcpclient.ErrIdentity), errors.Is(err, mcpclient.ErrToolNotVerified):
+		return fmt.Errorf("%w: %v", ivr.ErrIdentity, err)
+	case errors.Is(err, mcpclient.ErrUnavailable):
+		return fmt.Errorf("%w: %v", ivr.ErrBackendDown, err)
+	case errors.As(err, &ae):
+		return ivr.ErrToolDenied
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: %v", ivr.ErrBackendDown, err)
+	}
+	return fmt.Errorf("%w: %v", ivr.ErrBackendDown, err)
+}
+
+func (b *backend) session(ctx context.Context, callSid string) (*mcpclient.Session, error) {
+	b.mu.Lock()
+	s := b.sessions[callSid]
+	b.mu.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	s, err := b.cfg.MCP.Connect(ctx, b.cfg.MCPURL, &callTokens{b: b, callSid: callSid})
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if old := b.sessions[callSid]; old != nil {
+		s.Close()
+		return old, nil
+	}
+	b.sessions[callSid] = s
+	return s, nil
+}
+
+func (b *backend) closeSession(callSid string) {
+	b.mu.Lock()
+	s := b.sessions[callSid]
+	delete(b.sessions, callSid)
+	b.mu.Unlock()
+	if s != nil {
+		s.Close()
+	}
+}
+
+func (b *backend) closeAll() {
+	b.mu.Lock()
+	ss := b.sessions
+	b.sessions = map[string]*mcpclient.Session{}
+	b.mu.Unlock()
+	for _, s := range ss {
+		s.Close()
+	}
+}
+
+// Ready checks that the MCP server and its AS can be discovered.
+func (b *backend) Ready(ctx context.Context) error {
+	if _, err := b.cfg.Challenge.Discover(ctx, b.cfg.MCPURL); err != nil {
+		return errors.New("authorization server or MCP server unreachable")
+	}
+	return nil
+}
+
+// callTokens is the mcpclient.TokenSource of one call.
+type callTokens struct {
+	b       *backend
+	callSid string
+}
+
+func (t *callTokens) Token(ctx context.Context) (string, error) {
+	ts, err := t.b.cfg.Store.GetTokens(ctx, t.callSid)
+	if err != nil {
+		return "", fmt.Errorf("backend: no token for this call: %w", err)
+	}
+	return ts.AccessToken, nil
+}
+
+// Renew refreshes an expired token; anything that needs the caller (a wider
+// scope or a higher acr both mean a one-time code here) becomes ErrStepUp.
+func (t *callTokens) Renew(ctx context.Context, ch *mcpclient.AuthChallenge) (string, error) {
+	switch ch.Error {
+	case challenge.ErrInsufficientUserAuthentication, challenge.ErrInsufficientScope:
+		return "", ivr.ErrStepUp
+	}
+	ts, err := t.b.cfg.Store.GetTokens(ctx, t.callSid)
+	if err != nil || ts.RefreshToken == "" {
+		return "", fmt.Errorf("backend: token rejected (%s) and no refresh token", ch.Error)
+	}
+	nt, err := t.b.cfg.Challenge.Refresh(ctx, toChallengeToken(ts))
+	if err != nil {
+		return "", err
+	}
+	if err := t.b.saveToken(ctx, t.callSid, nt); err != nil {
+		return "", err
+	}
+	return nt.AccessToken, nil
+}
+
+// pinStore adapts session pins to mcpclient's trust-on-first-use store.
+type pinStore struct{ st session.Store }
+
+func (p pinStore) GetPin(ctx context.Context, server string) (*mcpclient.Pin, error) {
+	sp, err := p.st.GetPin(ctx, server)
+	if errors.Is(err, session.ErrNotFound) {
+		return nil, mcpclient.ErrNoPin
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &mcpclient.Pin{Server: sp.Server, KeyID: sp.KeyID, Thumbprint: sp.Thumbprint, Key: sp.Key, PinnedAt: sp.PinnedAt}, nil
+}
+
+func (p pinStore) PutPin(ctx context.Context, pin *mcpclient.Pin) error {
+	return p.st.PutPin(ctx, &session.Pin{Server: pin.Server, KeyID: pin.KeyID, Thumbprint: pin.Thumbprint,
+		Key: pin.Key, PinnedAt: pin.PinnedAt, UpdatedAt: time.Now()})
+}

@@ -1,0 +1,171 @@
+package scenarios
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// TwiML is what the runner needs from a voice webhook reply.
+type TwiML struct {
+	Verbs    []string // top-level verbs in order, e.g. [Gather Redirect]
+	Says     []string // every <Say> text in document order (also inside <Gather>)
+	Gather   *Gather
+	Redirect string // URL of the first top-level <Redirect>
+	Dial     *Dial
+	Enqueue  string
+	Hangup   bool
+	Relay    *RelayConnect
+	Raw      string // the attribute values and texts of transfer verbs (reason hunting)
+}
+
+// Gather is a <Gather> verb.
+type Gather struct {
+	Action              string
+	Method              string
+	Input               string
+	ActionOnEmptyResult bool
+	NumDigits           string
+	Language            string
+}
+
+// Dial is a <Dial> verb (a transfer to a human).
+type Dial struct {
+	Number string
+	Action string
+}
+
+// RelayConnect is <Connect action=…><ConversationRelay url=…>.
+type RelayConnect struct {
+	URL        string
+	Action     string
+	Language   string
+	Parameters map[string]string
+}
+
+// Speech is the agent's words: the <Say> texts joined by spaces.
+func (t *TwiML) Speech() string { return strings.Join(t.Says, " ") }
+
+// ParseTwiML parses a <Response> document. It rejects documents that are not
+// TwiML so a JSON error page or HTML is reported, not silently read as silence.
+func ParseTwiML(data []byte) (*TwiML, error) {
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	out := &TwiML{}
+	var stack []string
+	var text strings.Builder
+	var raw []string
+	sawResponse := false
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("twiml: %w", err)
+		}
+		switch el := tok.(type) {
+		case xml.StartElement:
+			name := el.Name.Local
+			if len(stack) == 0 {
+				if name != "Response" {
+					return nil, fmt.Errorf("twiml: root element is <%s>, want <Response>", name)
+				}
+				sawResponse = true
+			}
+			if len(stack) == 1 {
+				out.Verbs = append(out.Verbs, name)
+			}
+			a := attrs(el.Attr)
+			switch name {
+			case "Say":
+				text.Reset()
+			case "Gather":
+				if out.Gather == nil {
+					out.Gather = &Gather{Action: a["action"], Method: a["method"], Input: a["input"],
+						ActionOnEmptyResult: strings.EqualFold(a["actionOnEmptyResult"], "true"),
+						NumDigits:           a["numDigits"], Language: a["language"]}
+				}
+			case "Redirect", "Number", "Enqueue", "Sip", "Client", "Queue":
+				text.Reset()
+			case "Dial":
+				if out.Dial == nil {
+					out.Dial = &Dial{Action: a["action"]}
+				}
+			case "Hangup":
+				out.Hangup = true
+			case "Connect":
+				out.Relay = &RelayConnect{Action: a["action"], Parameters: map[string]string{}}
+			case "ConversationRelay":
+				if out.Relay == nil {
+					out.Relay = &RelayConnect{Parameters: map[string]string{}}
+				}
+				out.Relay.URL = a["url"]
+				out.Relay.Language = a["language"]
+			case "Parameter":
+				if out.Relay != nil {
+					out.Relay.Parameters[a["name"]] = a["value"]
+				}
+			}
+			if inTransfer(stack, name) {
+				for _, v := range a {
+					raw = append(raw, v)
+				}
+			}
+			stack = append(stack, name)
+		case xml.CharData:
+			text.Write(el)
+		case xml.EndElement:
+			name := el.Name.Local
+			s := strings.TrimSpace(text.String())
+			switch name {
+			case "Say":
+				if s != "" {
+					out.Says = append(out.Says, s)
+				}
+			case "Redirect":
+				if len(stack) == 2 && out.Redirect == "" {
+					out.Redirect = s
+				}
+			case "Number", "Sip", "Client", "Queue":
+				if out.Dial != nil && out.Dial.Number == "" {
+					out.Dial.Number = s
+				}
+			case "Enqueue":
+				out.Enqueue = s
+			}
+			if inTransfer(stack[:len(stack)-1], name) && s != "" {
+				raw = append(raw, s)
+			}
+			text.Reset()
+			stack = stack[:len(stack)-1]
+		}
+	}
+	if !sawResponse {
+		return nil, errors.New("twiml: empty document")
+	}
+	out.Raw = strings.Join(raw, " ")
+	return out, nil
+}
+
+func inTransfer(stack []string, name string) bool {
+	if name == "Dial" || name == "Enqueue" {
+		return true
+	}
+	for _, s := range stack {
+		if s == "Dial" || s == "Enqueue" {
+			return true
+		}
+	}
+	return false
+}
+
+func attrs(as []xml.Attr) map[string]string {
+	m := make(map[string]string, len(as))
+	for _, a := range as {
+		m[a.Name.Local] = a.Value
+	}
+	return m
+}
