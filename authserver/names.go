@@ -41,6 +41,13 @@ func NormalizeName(s string) string {
 
 // nameTokens is NormalizeName before joining.
 func nameTokens(s string) []string {
+	toks := rawTokens(s)
+	slices.Sort(toks)
+	return toks
+}
+
+// rawTokens are the folded tokens in spoken order.
+func rawTokens(s string) []string {
 	if len(s) > 400 {
 		s = s[:400]
 	}
@@ -59,9 +66,7 @@ func nameTokens(s string) []string {
 			b.WriteByte(' ') // digits, hyphens, dots, commas, spaces
 		}
 	}
-	toks := strings.Fields(b.String())
-	slices.Sort(toks)
-	return toks
+	return strings.Fields(b.String())
 }
 
 // phoneticInitial rewrites word beginnings whose spelling hides the sound.
@@ -132,9 +137,10 @@ func Phonetic(tok string) string {
 }
 
 // NameKeys are the directory keys of a name: the normalized form and its
-// phonetic form (both token-order independent), plus the concatenated
-// phonetic form so that "mullerludenscheidt" and "muller ludenscheidt" meet.
-// Lookup uses the same function, so a name is found when any key is shared.
+// phonetic form (both token-order independent), plus a phonetic form with
+// one-letter tokens glued to the next. Lookup uses the same function, so a
+// spoken name finds a registration when any key is shared. The phonetic key
+// is coarse on purpose (John ≈ Jean); DOB and SSN-4 discriminate.
 func NameKeys(name string) []string {
 	toks := nameTokens(name)
 	if len(toks) == 0 {
@@ -146,5 +152,20 @@ func NameKeys(name string) []string {
 	}
 	slices.Sort(ph)
 	keys := []string{"n:" + strings.Join(toks, " "), "p:" + strings.Join(ph, " ")}
+	// ASR splits prefixes off ("o brien", "d angelo"): glue one-letter
+	// tokens to the next token, in spoken order.
+	raw := rawTokens(name)
+	var glued []string
+	for i := 0; i < len(raw); i++ {
+		if len(raw[i]) == 1 && i+1 < len(raw) {
+			raw[i+1] = raw[i] + raw[i+1]
+			continue
+		}
+		glued = append(glued, Phonetic(raw[i]))
+	}
+	slices.Sort(glued)
+	if g := "p:" + strings.Join(glued, " "); g != keys[1] {
+		keys = append(keys, g)
+	}
 	return keys
 }

@@ -176,12 +176,23 @@ func (c *Client) pickIssuer(prm ProtectedResourceMetadata) (string, error) {
 	return "", &Error{Op: "discover", Cause: ErrUntrustedIssuer}
 }
 
-// asMetadata returns validated metadata for issuer, from the cache or the
-// network. Every token-bearing request resolves its endpoint through here, so
-// a token only ever goes to an endpoint its own issuer published.
-func (c *Client) asMetadata(ctx context.Context, issuer string) (ASMetadata, error) {
-	as, _, err := c.fetchAS(ctx, issuer)
-	return as, err
+// pinnedAS returns the last validated metadata of issuer, whatever its
+// age, fetching it when there is none or when accept rejects it. Every
+// request that carries answers, codes or tokens resolves its endpoint here,
+// so it only ever goes to an endpoint its own issuer published; the
+// freshness of Discover still honours Cache-Control.
+func (c *Client) pinnedAS(ctx context.Context, issuer string, accept func(ASMetadata) bool) (ASMetadata, error) {
+	c.mu.Lock()
+	e, ok := c.asCache[issuer]
+	c.mu.Unlock()
+	if ok && (accept == nil || accept(e.v)) {
+		return e.v, nil
+	}
+	as, _, err := c.loadAS(ctx, issuer)
+	if err != nil {
+		return ASMetadata{}, err
+	}
+	return as, nil
 }
 
 func (c *Client) fetchAS(ctx context.Context, issuer string) (ASMetadata, time.Time, error) {
@@ -191,6 +202,11 @@ func (c *Client) fetchAS(ctx context.Context, issuer string) (ASMetadata, time.T
 		return e.v, e.expires, nil
 	}
 	c.mu.Unlock()
+	return c.loadAS(ctx, issuer)
+}
+
+// loadAS fetches and validates issuer's metadata from the network.
+func (c *Client) loadAS(ctx context.Context, issuer string) (ASMetadata, time.Time, error) {
 	if err := checkTransport(issuer); err != nil {
 		return ASMetadata{}, time.Time{}, &Error{Op: "discover", Cause: err}
 	}

@@ -76,7 +76,8 @@ func GenerateIdentityKey() (jose.JSONWebKey, error) {
 // identityKeyFrom wraps an Ed25519 private key as a JWK with a thumbprint kid.
 func identityKeyFrom(priv ed25519.PrivateKey) (jose.JSONWebKey, error) {
 	k := jose.JSONWebKey{Key: priv, Use: "sig", Algorithm: string(jose.EdDSA)}
-	tp, err := k.Public().Thumbprint(crypto.SHA256)
+	pub := k.Public()
+	tp, err := pub.Thumbprint(crypto.SHA256)
 	if err != nil {
 		return jose.JSONWebKey{}, err
 	}
@@ -483,7 +484,6 @@ func verifyPublisher(md *IdentityMetadata, serverThumb string, anchors []ed25519
 			continue
 		}
 		sig := a.Signature
-		a.Signature = ""
 		// Verify over the attestation as received minus "signature", so
 		// members this client does not know are still covered.
 		var m map[string]json.RawMessage

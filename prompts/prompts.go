@@ -59,6 +59,8 @@ const (
 	ToolDenied       ID = "tool_denied"
 	ToolFailed       ID = "tool_failed" // short non-PHI reason from the server is not spoken
 	YesOrNo          ID = "yes_or_no"
+	SpokenDate       ID = "spoken_date"     // .Month .Day .Ordinal .Year
+	SpokenDateTime   ID = "spoken_datetime" // .Weekday .Month .Day .Ordinal .Time12 .Time24
 )
 
 // All lists every ID; tests check each renders in every language.
@@ -66,7 +68,7 @@ var All = []ID{Greeting, AskName, AskBirthdate, ConfirmDate, AskSSN4, Checking, 
 	OTPSent, OTPResent, OTPRetry, Verified, Preverified, Menu, MenuAgain, NoInput, NoMatch, NeedMonthDayYear,
 	InvalidDate, NeedDigits, NeedName, Transfer, Apology, Goodbye, Help, NoAppointments, AppointmentCount,
 	AppointmentFirst, AppointmentNext, NoMedications, MedicationCount, MedicationItem, NoRefillable, RefillPick,
-	RefillConfirm, RefillDone, RefillCancelled, ToolDenied, ToolFailed, YesOrNo}
+	RefillConfirm, RefillDone, RefillCancelled, ToolDenied, ToolFailed, YesOrNo, SpokenDate, SpokenDateTime}
 
 // Languages served. The first is the fallback.
 var Languages = []string{"en", "es"}

@@ -22,6 +22,9 @@ func compileMatcher(s string) (*matcher, error) {
 		}
 		return &matcher{src: s, re: re}, nil
 	}
+	if strings.HasPrefix(s, "/") != strings.HasSuffix(s, "/") {
+		return nil, fmt.Errorf("expect %q: a regular expression is written /…/ (quote entries that contain commas)", s)
+	}
 	if strings.TrimSpace(s) == "" {
 		return nil, fmt.Errorf("expect: empty string matches everything")
 	}

@@ -12,7 +12,7 @@ import (
 // Sign computes Twilio's X-Twilio-Signature: base64(HMAC-SHA1(authToken,
 // fullURL + the POST parameters sorted by name, each name immediately followed
 // by its value)). fullURL is exactly the URL Twilio requested, query included.
-// For repeated names the values are sorted and all appended (Twilio's Node and
+// For repeated names the distinct values are sorted and each appended (Twilio's Node and
 // Python behaviour). A websocket upgrade is signed with params == nil.
 func Sign(authToken, fullURL string, params url.Values) string {
 	var b strings.Builder
@@ -25,7 +25,10 @@ func Sign(authToken, fullURL string, params url.Values) string {
 	for _, k := range keys {
 		vs := append([]string(nil), params[k]...)
 		sort.Strings(vs)
-		for _, v := range vs {
+		for i, v := range vs {
+			if i > 0 && v == vs[i-1] {
+				continue // Node and Python sign the de-duplicated values
+			}
 			b.WriteString(k)
 			b.WriteString(v)
 		}

@@ -100,3 +100,11 @@ type AuditEvent struct {
 	Outcome string
 	Detail  map[string]string
 }
+
+// SyntheticPatient mirrors authserver.DemoPatient (load-test callers).
+type SyntheticPatient struct {
+	ID, Name, Birthdate, SSNLast4, Phone, LineType string
+}
+
+// generatePatients is authserver.GeneratePatients, set by embedded_app.go.
+var generatePatients func(n int) []SyntheticPatient

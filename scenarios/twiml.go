@@ -15,7 +15,7 @@ type TwiML struct {
 	Says     []string // every <Say> text in document order (also inside <Gather>)
 	Gather   *Gather
 	Redirect string // URL of the first top-level <Redirect>
-	Dial     *Dial
+	Dial     *DialVerb
 	Enqueue  string
 	Hangup   bool
 	Relay    *RelayConnect
@@ -32,8 +32,8 @@ type Gather struct {
 	Language            string
 }
 
-// Dial is a <Dial> verb (a transfer to a human).
-type Dial struct {
+// DialVerb is a <Dial> verb (a transfer to a human).
+type DialVerb struct {
 	Number string
 	Action string
 }
@@ -92,7 +92,7 @@ func ParseTwiML(data []byte) (*TwiML, error) {
 				text.Reset()
 			case "Dial":
 				if out.Dial == nil {
-					out.Dial = &Dial{Action: a["action"]}
+					out.Dial = &DialVerb{Action: a["action"]}
 				}
 			case "Hangup":
 				out.Hangup = true

@@ -36,6 +36,9 @@ type backend interface {
 	// that must lock the row it reads (" FOR UPDATE" on PostgreSQL; SQLite's
 	// write transactions are already exclusive).
 	tx(ctx context.Context, fn func(execer) error) error
+	// snapshot runs fn in a read-only transaction that sees one consistent
+	// state of the database and blocks no writer.
+	snapshot(ctx context.Context, fn func(execer) error) error
 	lockRow() string
 	ping(ctx context.Context) error
 	close() error

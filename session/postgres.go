@@ -47,6 +47,15 @@ func (b *pgBackend) tx(ctx context.Context, fn func(execer) error) error {
 	return pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error { return fn(pgExec{tx}) })
 }
 
+func (b *pgBackend) snapshot(ctx context.Context, fn func(execer) error) error {
+	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("session: begin: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	return fn(pgExec{tx})
+}
+
 func (b *pgBackend) ping(ctx context.Context) error { return b.pool.Ping(ctx) }
 func (b *pgBackend) close() error                   { b.pool.Close(); return nil }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
@@ -20,9 +21,11 @@ import (
 // (SIGKILL) without losing a committed write; only an OS crash can lose the
 // last transactions.
 type sqliteBackend struct {
-	path string
-	w    *sql.DB
-	r    *sql.DB
+	path   string
+	w      *sql.DB
+	r      *sql.DB
+	wStmts *stmtCache
+	rStmts *stmtCache
 }
 
 func openSQLite(ctx context.Context, path string) (*sqliteBackend, error) {
@@ -69,12 +72,12 @@ func openSQLite(ctx context.Context, path string) (*sqliteBackend, error) {
 	r.SetMaxIdleConns(8)
 	r.SetConnMaxIdleTime(0)
 	r.SetConnMaxLifetime(0)
-	return &sqliteBackend{path: path, w: w, r: r}, nil
+	return &sqliteBackend{path: path, w: w, r: r, wStmts: newStmtCache(w), rStmts: newStmtCache(r)}, nil
 }
 
 func (b *sqliteBackend) name() string    { return "sqlite" }
-func (b *sqliteBackend) reader() execer  { return sqlExec{b.r} }
-func (b *sqliteBackend) writer() execer  { return sqlExec{b.w} }
+func (b *sqliteBackend) reader() execer  { return sqlExec{b.r, b.rStmts} }
+func (b *sqliteBackend) writer() execer  { return sqlExec{b.w, b.wStmts} }
 func (b *sqliteBackend) lockRow() string { return "" }
 
 func (b *sqliteBackend) tx(ctx context.Context, fn func(execer) error) error {
@@ -82,7 +85,7 @@ func (b *sqliteBackend) tx(ctx context.Context, fn func(execer) error) error {
 	if err != nil {
 		return fmt.Errorf("session: begin: %w", err)
 	}
-	if err := fn(sqlExec{tx}); err != nil {
+	if err := fn(sqlExec{tx, nil}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -90,6 +93,15 @@ func (b *sqliteBackend) tx(ctx context.Context, fn func(execer) error) error {
 		return fmt.Errorf("session: commit: %w", err)
 	}
 	return nil
+}
+
+func (b *sqliteBackend) snapshot(ctx context.Context, fn func(execer) error) error {
+	tx, err := b.r.BeginTx(ctx, nil) // deferred: a WAL read snapshot from the first read
+	if err != nil {
+		return fmt.Errorf("session: begin: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(sqlExec{tx, nil})
 }
 
 func (b *sqliteBackend) ping(ctx context.Context) error {
@@ -100,7 +112,7 @@ func (b *sqliteBackend) ping(ctx context.Context) error {
 }
 
 func (b *sqliteBackend) close() error {
-	return errors.Join(b.r.Close(), b.w.Close())
+	return errors.Join(b.rStmts.close(), b.wStmts.close(), b.r.Close(), b.w.Close())
 }
 
 func (b *sqliteBackend) migrate(ctx context.Context) error {
@@ -114,10 +126,23 @@ type sqlDB interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-type sqlExec struct{ db sqlDB }
+// sqlExec runs queries on a pool (with a statement cache: preparing costs
+// as much as running a small statement) or inside a transaction.
+type sqlExec struct {
+	db    sqlDB
+	cache *stmtCache // nil inside transactions
+}
 
 func (e sqlExec) exec(ctx context.Context, q string, args ...any) (int64, error) {
-	res, err := e.db.ExecContext(ctx, q, args...)
+	var (
+		res sql.Result
+		err error
+	)
+	if st := e.cache.get(ctx, q); st != nil {
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = e.db.ExecContext(ctx, q, args...)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -125,7 +150,15 @@ func (e sqlExec) exec(ctx context.Context, q string, args ...any) (int64, error)
 }
 
 func (e sqlExec) query(ctx context.Context, q string, args ...any) (rowIter, error) {
-	rows, err := e.db.QueryContext(ctx, q, args...)
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if st := e.cache.get(ctx, q); st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = e.db.QueryContext(ctx, q, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +166,56 @@ func (e sqlExec) query(ctx context.Context, q string, args ...any) (rowIter, err
 }
 
 func (e sqlExec) queryRow(ctx context.Context, q string, args ...any) rowScanner {
+	if st := e.cache.get(ctx, q); st != nil {
+		return sqlRow{st.QueryRowContext(ctx, args...)}
+	}
 	return sqlRow{e.db.QueryRowContext(ctx, q, args...)}
+}
+
+// stmtCache keeps prepared statements for the fixed queries of the store.
+// Queries built with a variable number of placeholders are not cached.
+type stmtCache struct {
+	db    *sql.DB
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+const stmtCacheMax = 64
+
+func newStmtCache(db *sql.DB) *stmtCache {
+	return &stmtCache{db: db, stmts: map[string]*sql.Stmt{}}
+}
+
+// get returns a prepared statement for q, or nil to run q unprepared.
+func (c *stmtCache) get(ctx context.Context, q string) *sql.Stmt {
+	if c == nil || strings.Count(q, "?") > 12 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.stmts[q]; ok {
+		return st
+	}
+	if len(c.stmts) >= stmtCacheMax {
+		return nil
+	}
+	st, err := c.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil // the unprepared path reports the error
+	}
+	c.stmts[q] = st
+	return st
+}
+
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for q, st := range c.stmts {
+		errs = append(errs, st.Close())
+		delete(c.stmts, q)
+	}
+	return errors.Join(errs...)
 }
 
 type sqlRows struct{ *sql.Rows }

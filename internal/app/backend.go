@@ -100,7 +100,7 @@ func (b *backend) Submit(ctx context.Context, call ivr.CallInfo, raw []byte, a i
 	}
 	step := ivr.AuthStep{Need: res.Need}
 	switch res.Outcome {
-	case challenge.OutcomeCode:
+	case challenge.Code:
 		tok, err := b.cfg.Challenge.Redeem(ctx, st.Flow, res.Code)
 		if err != nil {
 			return ivr.AuthStep{}, out, err
@@ -113,17 +113,17 @@ func (b *backend) Submit(ctx context.Context, call ivr.CallInfo, raw []byte, a i
 		st.StepUp = false
 		out, _ = json.Marshal(st)
 		step.Kind = ivr.AuthAuthenticated
-	case challenge.OutcomeNeedMore:
+	case challenge.NeedMore:
 		step.Kind = ivr.AuthNeedMore
-	case challenge.OutcomeRetryKBA:
+	case challenge.RetryKBA:
 		step.Kind = ivr.AuthRetryKBA
-	case challenge.OutcomeNeedOTP:
+	case challenge.NeedOTP:
 		step.Kind = ivr.AuthNeedOTP
-	case challenge.OutcomeRetryOTP:
+	case challenge.RetryOTP:
 		step.Kind = ivr.AuthRetryOTP
-	case challenge.OutcomeDenied:
+	case challenge.Denied:
 		step.Kind = ivr.AuthDenied
-	case challenge.OutcomeSessionInvalid, challenge.OutcomeRedirectToWeb:
+	case challenge.SessionInvalid, challenge.RedirectToWeb:
 		step.Kind = ivr.AuthTransfer
 	default:
 		return ivr.AuthStep{}, out, fmt.Errorf("backend: authorization server failed: %v", res.Outcome)

@@ -10,7 +10,7 @@
 package spoken
 
 // Lang selects the word tables a normalizer prefers. The other language's number words are still accepted
-// as a fallback, because bilingual callers mix them.
+// as a fallback, because bilingual callers mix them. Any value other than Spanish behaves as English.
 type Lang string
 
 // Supported languages.

@@ -1,0 +1,770 @@
+package authserver
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/voiceauth/voiceauth/challenge"
+	"github.com/voiceauth/voiceauth/session"
+)
+
+// Store record kinds owned by the AS.
+const (
+	kindAuthSession = "auth_session"
+	kindCode        = "code"
+	kindRefresh     = "refresh"
+	kindFamily      = "refresh_family"
+	kindRevokedJTI  = "revoked_jti"
+	kindIdentity    = "identity_lock"
+	kindNumber      = "number_block"
+)
+
+// Stages of an auth_session.
+const (
+	stageKBA  = "kba"
+	stageOTP  = "otp"
+	stageDone = "done"
+)
+
+// authSession is the stored state behind one auth_session value. The store
+// seals Data at rest; partial answers live here only until all three are in.
+type authSession struct {
+	Client      string      `json:"client"`
+	CallRef     string      `json:"call_ref,omitempty"`
+	Created     time.Time   `json:"created"`
+	Reqs        []time.Time `json:"reqs"`
+	Resource    string      `json:"resource"`
+	Scope       []string    `json:"scope"`
+	Challenge   string      `json:"cc"`
+	Name        string      `json:"n,omitempty"`
+	DOB         string      `json:"d,omitempty"`
+	SSN4        string      `json:"s,omitempty"`
+	CallerPhone string      `json:"phone,omitempty"`
+	Stir        string      `json:"stir,omitempty"`
+	KBAFailures int         `json:"kba_failures"`
+	Stage       string      `json:"stage"`
+	Patient     string      `json:"patient,omitempty"`
+	Phantom     bool        `json:"phantom,omitempty"` // OTP step after a mismatch: every code fails
+	OTPRef      string      `json:"otp_ref,omitempty"`
+	OTPChecks   int         `json:"otp_checks"`
+	ACR         string      `json:"acr,omitempty"`
+	AuthTime    time.Time   `json:"auth_time,omitzero"`
+}
+
+var (
+	reDate  = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+	reSSN4  = regexp.MustCompile(`^\d{4}$`)
+	reOTP   = regexp.MustCompile(`^\d{6}$`)
+	reE164  = regexp.MustCompile(`^\+[1-9]\d{6,14}$`)
+	rePKCE  = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+	kbaAll  = []string{challenge.FieldName, challenge.FieldBirthdate, challenge.FieldSSNLast4}
+	stirOK  = "TN-Validation-Passed-A"
+	nameMax = 200
+)
+
+// challengeInput is the validated request.
+type challengeInput struct {
+	client                       *Client
+	session                      string
+	name, dob, ssn4, otp         string
+	resend                       bool
+	phone, stir, callRef         string
+	scope                        []string
+	scopeGiven                   bool
+	resource, codeChallenge, acr string
+}
+
+func (s *Server) parseChallenge(ctx context.Context, r *http.Request, f url.Values) (*challengeInput, error) {
+	c, oe := s.authenticateClient(ctx, r, f, s.cfg.Issuer+"/challenge")
+	if oe != nil {
+		return nil, oe
+	}
+	if !c.FirstParty {
+		return nil, newErr(challenge.ErrUnauthorizedClient, "client may not use the authorization challenge endpoint")
+	}
+	in := &challengeInput{client: c, session: f.Get(challenge.FieldAuthSession)}
+	rt := f.Get("response_type")
+	switch {
+	case rt == "" && in.session == "":
+		return nil, newErr(challenge.ErrInvalidRequest, "response_type is required")
+	case rt != "" && rt != "code":
+		return nil, newErr(challenge.ErrUnsupportedResponseType, "only response_type=code")
+	}
+	bad := func(field string) error { return newErr(challenge.ErrInvalidRequest, field+" is malformed") }
+	in.name = strings.TrimSpace(f.Get(challenge.FieldName))
+	if len(in.name) > nameMax {
+		return nil, bad(challenge.FieldName)
+	}
+	if in.dob = f.Get(challenge.FieldBirthdate); in.dob != "" {
+		if _, err := time.Parse("2006-01-02", in.dob); err != nil || !reDate.MatchString(in.dob) {
+			return nil, bad(challenge.FieldBirthdate)
+		}
+	}
+	if in.ssn4 = f.Get(challenge.FieldSSNLast4); in.ssn4 != "" && !reSSN4.MatchString(in.ssn4) {
+		return nil, bad(challenge.FieldSSNLast4)
+	}
+	if in.otp = f.Get(challenge.FieldOTP); in.otp != "" && !reOTP.MatchString(in.otp) {
+		return nil, bad(challenge.FieldOTP)
+	}
+	switch f.Get(challenge.FieldOTPResend) {
+	case "", "false":
+	case "true":
+		in.resend = true
+	default:
+		return nil, bad(challenge.FieldOTPResend)
+	}
+	if in.phone = f.Get(challenge.FieldCallerPhone); in.phone != "" && !reE164.MatchString(in.phone) {
+		return nil, bad(challenge.FieldCallerPhone)
+	}
+	in.stir = f.Get(challenge.FieldStirVerstat)
+	in.callRef = f.Get(challenge.FieldCallRef)
+	if len(in.stir) > 64 || len(in.callRef) > 128 {
+		return nil, newErr(challenge.ErrInvalidRequest, "field too long")
+	}
+	if ma := f.Get("max_age"); ma != "" {
+		for _, ch := range ma {
+			if ch < '0' || ch > '9' {
+				return nil, bad("max_age")
+			}
+		}
+	}
+	in.acr = f.Get("acr_values")
+	for _, a := range strings.Fields(in.acr) {
+		if acrRank(a) == 0 {
+			return nil, newErr(challenge.ErrInvalidRequest, "unknown acr_values")
+		}
+	}
+	in.scopeGiven = f.Has("scope")
+	sc, oe := s.parseScope(c, f.Get("scope"))
+	if oe != nil {
+		return nil, oe
+	}
+	in.scope = sc
+	if rs := f["resource"]; len(rs) > 1 {
+		return nil, newErr(challenge.ErrInvalidTarget, "one resource per request")
+	} else if len(rs) == 1 {
+		in.resource = rs[0]
+		if !s.resourceAllowed(c, in.resource) {
+			return nil, newErr(challenge.ErrInvalidTarget, "resource not allowed")
+		}
+	}
+	in.codeChallenge = f.Get("code_challenge")
+	if in.codeChallenge != "" || f.Has("code_challenge_method") {
+		if f.Get("code_challenge_method") != "S256" || !rePKCE.MatchString(in.codeChallenge) {
+			return nil, newErr(challenge.ErrInvalidRequest, "code_challenge must be S256")
+		}
+	}
+	if in.session == "" {
+		if in.resource == "" {
+			return nil, newErr(challenge.ErrInvalidTarget, "resource is required")
+		}
+		if in.codeChallenge == "" {
+			return nil, newErr(challenge.ErrInvalidRequest, "code_challenge is required")
+		}
+	}
+	return in, nil
+}
+
+func (s *Server) handleChallenge(ctx context.Context, r *http.Request, f url.Values) (any, error) {
+	in, err := s.parseChallenge(ctx, r, f)
+	if err != nil {
+		return nil, err
+	}
+	for _, sc := range in.scope {
+		if slices.Contains(s.pol.WebOnlyScopes, sc) {
+			s.audit(ctx, "challenge.redirect_to_web", in.client.ID, "", in.phone, in.callRef, "redirect_to_web", nil)
+			return nil, newErr(challenge.ErrRedirectToWeb, "")
+		}
+	}
+	now := s.now()
+	var rec *session.Record
+	var as authSession
+	token := in.session
+	if token == "" {
+		token = randomToken(32)
+		as = authSession{Client: in.client.ID, CallRef: in.callRef, Created: now, Resource: in.resource, Scope: in.scope,
+			Challenge: in.codeChallenge, Stage: stageKBA, CallerPhone: in.phone, Stir: in.stir}
+		rec = &session.Record{Kind: kindAuthSession, Key: hashKey(token)}
+	} else {
+		rec, err = s.cfg.Store.GetRecord(ctx, kindAuthSession, hashKey(token))
+		if errors.Is(err, session.ErrNotFound) {
+			return nil, newErr(challenge.ErrInvalidSession, "")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if json.Unmarshal(rec.Data, &as) != nil || as.Client != in.client.ID ||
+			(as.CallRef != "" && in.callRef != as.CallRef) ||
+			now.Sub(as.Created) >= s.pol.SessionAbsolute ||
+			(len(as.Reqs) > 0 && now.Sub(as.Reqs[len(as.Reqs)-1]) >= s.pol.SessionIdle) {
+			return nil, newErr(challenge.ErrInvalidSession, "")
+		}
+		if in.resource != "" && in.resource != as.Resource {
+			return nil, newErr(challenge.ErrInvalidTarget, "resource differs from the one this session is for")
+		}
+		if in.phone != "" {
+			as.CallerPhone = in.phone
+		}
+		if in.stir != "" {
+			as.Stir = in.stir
+		}
+	}
+	// Requests per minute on this auth_session, kept inside the record so the
+	// CAS update makes it exact across instances.
+	cut := now.Add(-time.Minute)
+	as.Reqs = slices.DeleteFunc(as.Reqs, func(t time.Time) bool { return !t.After(cut) })
+	as.Reqs = append(as.Reqs, now)
+	if len(as.Reqs) > s.pol.SessionRequestsMin {
+		return s.deny(ctx, rec, &as, in, "session.rate_limited")
+	}
+	if as.CallerPhone != "" {
+		blocked, err := s.numberBlocked(ctx, as.CallerPhone, now)
+		if err != nil {
+			return nil, err
+		}
+		if blocked {
+			return s.deny(ctx, rec, &as, in, "number.blocked")
+		}
+	}
+	st := &step{s: s, ctx: ctx, rec: rec, as: &as, in: in, token: token, now: now}
+	return st.run()
+}
+
+// step carries one challenge request through the session's state machine.
+type step struct {
+	s     *Server
+	ctx   context.Context
+	rec   *session.Record
+	as    *authSession
+	in    *challengeInput
+	token string
+	now   time.Time
+}
+
+func (st *step) run() (any, error) {
+	as, in := st.as, st.in
+	switch as.Stage {
+	case stageKBA:
+		if in.name != "" {
+			as.Name = in.name
+		}
+		if in.dob != "" {
+			as.DOB = in.dob
+		}
+		if in.ssn4 != "" {
+			as.SSN4 = in.ssn4
+		}
+		if in.scopeGiven {
+			as.Scope = in.scope
+		}
+		if in.codeChallenge != "" {
+			as.Challenge = in.codeChallenge
+		}
+		var missing []string
+		for i, v := range []string{as.Name, as.DOB, as.SSN4} {
+			if v == "" {
+				missing = append(missing, kbaAll[i])
+			}
+		}
+		if len(missing) > 0 {
+			if err := st.save(); err != nil {
+				return nil, err
+			}
+			return nil, &oauthError{resp: challenge.ErrorResponse{Error: challenge.ErrInsufficientAuthorization, AuthSession: st.token, KBARequired: missing}}
+		}
+		return st.verifyKBA()
+	case stageOTP:
+		return st.otpStep()
+	case stageDone:
+		return st.reenter()
+	}
+	return nil, newErr(challenge.ErrInvalidSession, "")
+}
+
+// sessionExpiry is the earlier of the idle and the absolute deadline.
+func (s *Server) sessionExpiry(as *authSession, now time.Time) time.Time {
+	exp := as.Created.Add(s.pol.SessionAbsolute)
+	if idle := now.Add(s.pol.SessionIdle); idle.Before(exp) {
+		exp = idle
+	}
+	return exp
+}
+
+// save writes the session (create or CAS update) with its sliding expiry.
+func (st *step) save() error {
+	data, err := json.Marshal(st.as)
+	if err != nil {
+		return err
+	}
+	st.rec.Data, st.rec.ExpiresAt = data, st.s.sessionExpiry(st.as, st.now)
+	if st.rec.Version == 0 && st.in.session == "" {
+		err = st.s.cfg.Store.PutRecord(st.ctx, st.rec)
+	} else {
+		err = st.s.cfg.Store.UpdateRecord(st.ctx, st.rec)
+	}
+	if errors.Is(err, session.ErrConflict) {
+		// A concurrent request on the same auth_session won; this one is not
+		// applied, and the client must resend with the latest state.
+		return newErr(challenge.ErrInvalidSession, "concurrent request on this auth_session")
+	}
+	return err
+}
+
+// deny ends the session: access_denied, and the auth_session is dead.
+func (s *Server) deny(ctx context.Context, rec *session.Record, as *authSession, in *challengeInput, why string) (any, error) {
+	if in.session != "" {
+		if err := s.cfg.Store.DeleteRecord(ctx, kindAuthSession, rec.Key); err != nil {
+			return nil, err
+		}
+	}
+	s.audit(ctx, "challenge.denied", in.client.ID, as.Patient, as.CallerPhone, as.CallRef, "access_denied", map[string]string{"reason": why})
+	return nil, newErr(challenge.ErrAccessDenied, "")
+}
+
+func (st *step) kbaRetry() error {
+	return &oauthError{resp: challenge.ErrorResponse{Error: challenge.ErrInsufficientAuthorization, AuthSession: st.token, KBARequired: kbaAll, KBARetry: true}}
+}
+
+func (st *step) otpRequired(retry bool) error {
+	return &oauthError{resp: challenge.ErrorResponse{Error: challenge.ErrInsufficientAuthorization, AuthSession: st.token, OTPRequired: true, OTPRetry: retry}}
+}
+
+// verifyKBA resolves name + DOB + SSN-4 to exactly one patient, doing the
+// same hashing and store work whether or not the name is known.
+func (st *step) verifyKBA() (any, error) {
+	s, as := st.s, st.as
+	name, dob, ssn4 := as.Name, as.DOB, as.SSN4
+	as.Name, as.DOB, as.SSN4 = "", "", ""
+	cands, err := s.cfg.Store.FindPatients(st.ctx, NameKeys(name))
+	if err != nil {
+		return nil, err
+	}
+	var match *session.Patient
+	matches := 0
+	work := cands
+	if len(work) == 0 {
+		work = []session.Patient{{ID: "pt-dummy", DOBHash: s.dummyKey, SSN4Hash: s.dummyKey}}
+	}
+	for i := range work {
+		p := &work[i]
+		okD := subtle.ConstantTimeCompare(fieldHash(s.cfg.Pepper, p.ID, fieldDOB, dob), p.DOBHash)
+		okS := subtle.ConstantTimeCompare(fieldHash(s.cfg.Pepper, p.ID, fieldSSN4, ssn4), p.SSN4Hash)
+		if okD&okS == 1 && len(cands) > 0 {
+			matches++
+			match = p
+		}
+	}
+	if matches != 1 {
+		match = nil
+	}
+	// One lock read whatever happened (timing), on the matched patient or a stand-in.
+	lockID := work[0].ID
+	if match != nil {
+		lockID = match.ID
+	}
+	locked, err := s.identityLocked(st.ctx, lockID, st.now)
+	if err != nil {
+		return nil, err
+	}
+	phoneOnFile := false
+	for _, c := range cands {
+		if as.CallerPhone != "" && c.Phone == as.CallerPhone {
+			phoneOnFile = true
+		}
+	}
+	if match == nil || locked {
+		return st.kbaFailed(cands, locked, matches > 1, phoneOnFile)
+	}
+	as.Patient = match.ID
+	as.AuthTime = st.now
+	as.ACR = challenge.ACRKBA
+	if st.needsOTP(match.Phone) {
+		as.Stage = stageOTP
+		st.sendOTP(match)
+		if err := st.save(); err != nil {
+			return nil, err
+		}
+		s.audit(st.ctx, "kba.verified", st.in.client.ID, match.ID, as.CallerPhone, as.CallRef, "otp_required", nil)
+		return nil, st.otpRequired(false)
+	}
+	return st.issueCode("kba.verified")
+}
+
+// needsOTP is the profile's risk rule.
+func (st *step) needsOTP(phoneOnFile string) bool {
+	as := st.as
+	return st.s.neededACR(as.Scope) == challenge.ACRKBAOTP ||
+		!strings.HasPrefix(as.Stir, stirOK) ||
+		as.CallerPhone == "" || as.CallerPhone != phoneOnFile
+}
+
+// kbaFailed counts the failure everywhere it counts and answers exactly what
+// a caller whose answers matched would have seen where that could differ.
+func (st *step) kbaFailed(cands []session.Patient, locked, ambiguous, phoneOnFile bool) (any, error) {
+	s, as := st.s, st.as
+	as.KBAFailures++
+	if !locked {
+		ids := make([]string, 0, len(cands)+1)
+		for _, c := range cands {
+			ids = append(ids, c.ID)
+		}
+		if len(ids) == 0 {
+			// An unknown name costs the same store work as a known one (no
+			// timing oracle for "is X a patient here").
+			ids = append(ids, "unknown-name|"+NormalizeName(st.in.name))
+		}
+		for _, id := range ids {
+			if err := s.identityFailure(st.ctx, id, st.now); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if as.CallerPhone != "" {
+		if err := s.numberFailure(st.ctx, as.CallerPhone, st.now); err != nil {
+			return nil, err
+		}
+	}
+	reason := "mismatch"
+	switch {
+	case locked:
+		reason = "locked"
+	case ambiguous:
+		reason = "ambiguous"
+	case len(cands) == 0:
+		reason = "unknown"
+	}
+	subject := ""
+	if len(cands) == 1 {
+		subject = cands[0].ID
+	}
+	// Where a matching caller would have been asked for a code, so is this
+	// one: no code is sent and every code fails.
+	if s.neededACR(as.Scope) == challenge.ACRKBAOTP || !strings.HasPrefix(as.Stir, stirOK) || !phoneOnFile {
+		as.Stage, as.Phantom = stageOTP, true
+		if err := st.save(); err != nil {
+			return nil, err
+		}
+		s.audit(st.ctx, "kba.failed", st.in.client.ID, subject, as.CallerPhone, as.CallRef, "otp_required", map[string]string{"reason": reason})
+		return nil, st.otpRequired(false)
+	}
+	if as.KBAFailures >= s.pol.SessionKBAFailures {
+		s.audit(st.ctx, "kba.failed", st.in.client.ID, subject, as.CallerPhone, as.CallRef, "access_denied", map[string]string{"reason": reason})
+		if err := s.cfg.Store.DeleteRecord(st.ctx, kindAuthSession, st.rec.Key); err != nil && st.in.session != "" {
+			return nil, err
+		}
+		return nil, newErr(challenge.ErrAccessDenied, "")
+	}
+	if err := st.save(); err != nil {
+		return nil, err
+	}
+	s.audit(st.ctx, "kba.failed", st.in.client.ID, subject, as.CallerPhone, as.CallRef, "kba_retry", map[string]string{"reason": reason})
+	return nil, st.kbaRetry()
+}
+
+// sendOTP texts a code to the number on file when it is a mobile number and
+// the send limit allows; otherwise nothing is sent and every code fails.
+func (st *step) sendOTP(p *session.Patient) {
+	s, as := st.s, st.as
+	as.OTPRef, as.OTPChecks = "", 0
+	if p.LineType != "mobile" || s.cfg.OTP == nil {
+		return
+	}
+	key := "otp_send:" + hashKey(p.ID)
+	n, err := s.cfg.Store.CountEvents(st.ctx, key, st.now.Add(-s.pol.OTPSendEvery))
+	if err != nil || n >= s.pol.OTPSends {
+		return
+	}
+	if err := s.cfg.Store.AddEvent(st.ctx, key, st.now); err != nil {
+		return
+	}
+	ref, err := s.cfg.OTP.Send(st.ctx, p.Phone)
+	if err != nil {
+		s.log.Warn("authserver: OTP send failed", "subject", session.Pseudonym(s.cfg.LogKey, "patient", p.ID), "err", err)
+		return
+	}
+	as.OTPRef = ref
+}
+
+func (st *step) otpStep() (any, error) {
+	s, as, in := st.s, st.as, st.in
+	if in.resend && in.otp == "" {
+		if !as.Phantom {
+			p, err := s.cfg.Store.GetPatient(st.ctx, as.Patient)
+			if err != nil {
+				return nil, err
+			}
+			keepChecks := as.OTPChecks
+			st.sendOTP(p)
+			as.OTPChecks = keepChecks
+		}
+		if err := st.save(); err != nil {
+			return nil, err
+		}
+		s.audit(st.ctx, "otp.resend", in.client.ID, as.Patient, as.CallerPhone, as.CallRef, "otp_required", nil)
+		return nil, st.otpRequired(false)
+	}
+	if in.otp == "" {
+		if err := st.save(); err != nil {
+			return nil, err
+		}
+		return nil, st.otpRequired(false)
+	}
+	as.OTPChecks++
+	ok := false
+	if !as.Phantom && as.OTPRef != "" && s.cfg.OTP != nil {
+		var err error
+		ok, err = s.cfg.OTP.Check(st.ctx, as.OTPRef, in.otp)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if ok {
+		as.ACR, as.AuthTime, as.OTPRef = challenge.ACRKBAOTP, st.now, ""
+		return st.issueCode("otp.verified")
+	}
+	if as.OTPChecks >= s.pol.OTPChecks {
+		return s.deny(st.ctx, st.rec, as, in, "otp.checks_exhausted")
+	}
+	if err := st.save(); err != nil {
+		return nil, err
+	}
+	s.audit(st.ctx, "otp.failed", in.client.ID, as.Patient, as.CallerPhone, as.CallRef, "otp_retry", nil)
+	return nil, st.otpRequired(true)
+}
+
+// reenter handles a follow-up after a code was issued: a step-up (wider
+// scope or acr_values above what was proven) asks for the OTP; otherwise a
+// fresh code is issued at the proven level.
+func (st *step) reenter() (any, error) {
+	s, as, in := st.s, st.as, st.in
+	if in.codeChallenge == "" {
+		return nil, newErr(challenge.ErrInvalidRequest, "code_challenge is required for a new code")
+	}
+	as.Challenge = in.codeChallenge
+	if in.scopeGiven {
+		as.Scope = in.scope
+	}
+	want := s.neededACR(as.Scope)
+	for _, a := range strings.Fields(in.acr) {
+		if acrRank(a) > acrRank(want) {
+			want = a
+		}
+	}
+	if acrRank(want) <= acrRank(as.ACR) {
+		return st.issueCode("code.reissued")
+	}
+	p, err := s.cfg.Store.GetPatient(st.ctx, as.Patient)
+	if err != nil {
+		return nil, err
+	}
+	as.Stage = stageOTP
+	st.sendOTP(p)
+	if err := st.save(); err != nil {
+		return nil, err
+	}
+	s.audit(st.ctx, "stepup.otp_required", in.client.ID, as.Patient, as.CallerPhone, as.CallRef, "otp_required", nil)
+	return nil, st.otpRequired(false)
+}
+
+// codeData is the stored form of an authorization code.
+type codeData struct {
+	Client    string    `json:"client"`
+	Challenge string    `json:"cc"`
+	Resource  string    `json:"resource"`
+	Scope     []string  `json:"scope"`
+	ACR       string    `json:"acr"`
+	Subject   string    `json:"sub"`
+	AuthTime  time.Time `json:"auth_time"`
+	Issued    time.Time `json:"iat"`
+	Used      bool      `json:"used"`
+	Session   string    `json:"session,omitempty"` // store key of the auth_session, rotated on redemption
+	// SessionData is the state of an auth_session that got its code on its
+	// first request and so was never stored on its own.
+	SessionData json.RawMessage `json:"session_data,omitempty"`
+	JTI         string          `json:"jti,omitempty"`    // access token issued on redemption
+	Family      string          `json:"family,omitempty"` // refresh family issued on redemption
+}
+
+func (st *step) issueCode(event string) (any, error) {
+	s, as := st.s, st.as
+	as.Stage = stageDone
+	scopes := s.scopesFor(as.Scope, as.ACR)
+	if len(scopes) == 0 {
+		return nil, newErr(challenge.ErrInvalidScope, "")
+	}
+	code := randomToken(32)
+	cd := codeData{Client: as.Client, Challenge: as.Challenge, Resource: as.Resource, Scope: scopes,
+		ACR: as.ACR, Subject: as.Patient, AuthTime: as.AuthTime, Issued: st.now, Session: st.rec.Key}
+	as.Challenge = ""            // one code per code_challenge
+	fresh := st.in.session == "" // its value was never handed out: store it with the code
+	if fresh {
+		cd.SessionData, _ = json.Marshal(as)
+	}
+	data, _ := json.Marshal(cd)
+	// Kept beyond its 60 s life so that a late second redemption still revokes.
+	crec := &session.Record{Kind: kindCode, Key: hashKey(code), Data: data, ExpiresAt: st.now.Add(s.pol.CodeTTL + s.pol.AccessTokenTTL)}
+	if err := s.cfg.Store.PutRecord(st.ctx, crec); err != nil {
+		return nil, err
+	}
+	if !fresh {
+		if err := st.save(); err != nil {
+			return nil, err
+		}
+	}
+	s.audit(st.ctx, "code.issued", st.in.client.ID, as.Patient, as.CallerPhone, as.CallRef, "code_issued",
+		map[string]string{"acr": as.ACR, "scope": strings.Join(scopes, " "), "via": event})
+	return challenge.ChallengeSuccess{AuthorizationCode: code}, nil
+}
+
+// --- lockouts (all state in the store) ---
+
+type lockData struct {
+	Level int       `json:"level"`
+	Until time.Time `json:"until"`
+}
+
+func (s *Server) getLock(ctx context.Context, kind, key string) (*session.Record, lockData, error) {
+	var l lockData
+	rec, err := s.cfg.Store.GetRecord(ctx, kind, key)
+	if errors.Is(err, session.ErrNotFound) {
+		return nil, l, nil
+	}
+	if err != nil {
+		return nil, l, err
+	}
+	json.Unmarshal(rec.Data, &l)
+	return rec, l, nil
+}
+
+func (s *Server) putLock(ctx context.Context, rec *session.Record, kind, key string, l lockData, keep time.Duration) error {
+	data, _ := json.Marshal(l)
+	if rec == nil {
+		rec = &session.Record{Kind: kind, Key: key}
+		rec.Data, rec.ExpiresAt = data, l.Until.Add(keep)
+		err := s.cfg.Store.PutRecord(ctx, rec)
+		if errors.Is(err, session.ErrExists) {
+			return nil // another instance locked it first
+		}
+		return err
+	}
+	rec.Data, rec.ExpiresAt = data, l.Until.Add(keep)
+	err := s.cfg.Store.UpdateRecord(ctx, rec)
+	if errors.Is(err, session.ErrConflict) {
+		return nil
+	}
+	return err
+}
+
+func identityKey(id string) string { return hashKey("identity|" + id) }
+func numberKey(n string) string    { return hashKey("number|" + n) }
+
+func (s *Server) identityLocked(ctx context.Context, id string, now time.Time) (bool, error) {
+	_, l, err := s.getLock(ctx, kindIdentity, identityKey(id))
+	return err == nil && now.Before(l.Until), err
+}
+
+// identityFailure records one failure against a patient and locks the
+// identity when a limit is reached: 3 / 15 min → 15 min, then 1 h, 24 h
+// (the level is remembered for 24 h after a lock ends); 10 / 24 h → 24 h;
+// 20 / 30 days → 30 days.
+func (s *Server) identityFailure(ctx context.Context, id string, now time.Time) error {
+	key := identityKey(id)
+	ev := "kba_fail:" + key
+	if err := s.cfg.Store.AddEvent(ctx, ev, now); err != nil {
+		return err
+	}
+	rec, l, err := s.getLock(ctx, kindIdentity, key)
+	if err != nil {
+		return err
+	}
+	since := now.Add(-s.pol.IdentityWindow)
+	if l.Until.After(since) {
+		since = l.Until
+	}
+	n, err := s.cfg.Store.CountEvents(ctx, ev, since)
+	if err != nil {
+		return err
+	}
+	n24, err := s.cfg.Store.CountEvents(ctx, ev, now.Add(-24*time.Hour))
+	if err != nil {
+		return err
+	}
+	n30, err := s.cfg.Store.CountEvents(ctx, ev, now.Add(-30*24*time.Hour))
+	if err != nil {
+		return err
+	}
+	var until time.Time
+	level := l.Level
+	switch {
+	case n30 >= s.pol.IdentityCap30d:
+		until = now.Add(30 * 24 * time.Hour)
+	case n24 >= s.pol.IdentityCap24h:
+		until = now.Add(24 * time.Hour)
+	case n >= s.pol.IdentityFailures:
+		level++
+		until = now.Add(s.pol.IdentityLocks[min(level, len(s.pol.IdentityLocks))-1])
+	default:
+		return nil
+	}
+	if until.Before(l.Until) {
+		until = l.Until
+	}
+	s.audit(ctx, "kba.locked", "authserver", id, "", "", "locked", map[string]string{"until": until.UTC().Format(time.RFC3339)})
+	return s.putLock(ctx, rec, kindIdentity, key, lockData{Level: level, Until: until}, 24*time.Hour)
+}
+
+func (s *Server) numberBlocked(ctx context.Context, number string, now time.Time) (bool, error) {
+	_, l, err := s.getLock(ctx, kindNumber, numberKey(number))
+	return err == nil && now.Before(l.Until), err
+}
+
+// numberFailure blocks a caller_phone for 1 h after 5 failures within an hour.
+func (s *Server) numberFailure(ctx context.Context, number string, now time.Time) error {
+	key := numberKey(number)
+	ev := "kba_fail_num:" + key
+	if err := s.cfg.Store.AddEvent(ctx, ev, now); err != nil {
+		return err
+	}
+	rec, l, err := s.getLock(ctx, kindNumber, key)
+	if err != nil {
+		return err
+	}
+	since := now.Add(-s.pol.NumberWindow)
+	if l.Until.After(since) {
+		since = l.Until
+	}
+	n, err := s.cfg.Store.CountEvents(ctx, ev, since)
+	if err != nil || n < s.pol.NumberFailures {
+		return err
+	}
+	s.audit(ctx, "number.blocked", "authserver", "", number, "", "blocked", nil)
+	return s.putLock(ctx, rec, kindNumber, key, lockData{Until: now.Add(s.pol.NumberBlock)}, 0)
+}
+
+// ClearLock lifts an identity lock (patient id) or a number block (E.164
+// number) and writes an audit record. For `voiceauth lockouts clear`.
+func (s *Server) ClearLock(ctx context.Context, patientIDOrNumber string) error {
+	kind, key, subj, num := kindIdentity, identityKey(patientIDOrNumber), patientIDOrNumber, ""
+	if strings.HasPrefix(patientIDOrNumber, "+") {
+		kind, key, subj, num = kindNumber, numberKey(patientIDOrNumber), "", patientIDOrNumber
+	}
+	// Not a delete: a zero-level lock that ended now also makes the
+	// failures before it stop counting towards the next lock.
+	rec, _, err := s.getLock(ctx, kind, key)
+	if err != nil {
+		return err
+	}
+	if err := s.putLock(ctx, rec, kind, key, lockData{Until: s.now()}, 24*time.Hour); err != nil {
+		return err
+	}
+	s.audit(ctx, "lock.cleared", "operator", subj, num, "", "cleared", nil)
+	return nil
+}

@@ -1,0 +1,544 @@
+package ivr
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/twilio/twilio-go/twiml"
+
+	"github.com/voiceauth/voiceauth/ivr/spoken"
+	"github.com/voiceauth/voiceauth/prompts"
+	"github.com/voiceauth/voiceauth/session"
+)
+
+// Relay timing and limits.
+const (
+	relayReadTimeout  = 60 * time.Second // no frame (not even a pong) for this long: the call is gone
+	relayWriteTimeout = 5 * time.Second
+	relayPingEvery    = 20 * time.Second
+	maxMalformed      = 10
+)
+
+// relayURL is the signed websocket address: the ws(s) form of PublicURL, no query.
+func (s *Server) relayURL() string {
+	u := s.publicURL
+	switch {
+	case strings.HasPrefix(u, "https://"):
+		u = "wss://" + strings.TrimPrefix(u, "https://")
+	case strings.HasPrefix(u, "http://"):
+		u = "ws://" + strings.TrimPrefix(u, "http://")
+	}
+	return u + "/twilio/relay"
+}
+
+// connectVerbs hands the call to ConversationRelay. No PHI goes into any
+// attribute: Twilio logs them.
+func (s *Server) connectVerbs(st *State) []twiml.Element {
+	return []twiml.Element{&twiml.VoiceConnect{
+		Action: "/twilio/relay/done",
+		Method: http.MethodPost,
+		InnerElements: []twiml.Element{&twiml.VoiceConversationRelay{
+			Url:                          s.relayURL(),
+			Language:                     langTag(st.Lang),
+			DtmfDetection:                "true",
+			Interruptible:                "any",
+			ReportInputDuringAgentSpeech: "dtmf",
+			Hints:                        "appointments,medications,refill,agent",
+		}},
+	}}
+}
+
+// maxReconnects bounds how often a call whose relay session ended without a
+// decision (a dropped socket, an instance shutting down) is reconnected
+// before a person takes over.
+const maxReconnects = 2
+
+// handleRelayDone answers Twilio's <Connect action> callback after the relay
+// session ended. The decision comes from the stored state, not from
+// HandoffData: a transfer dials a person, a finished call hangs up, and a
+// session that ended mid-dialog is reconnected (any instance can resume it
+// from the store) or, after maxReconnects, handed to a person.
+func (s *Server) handleRelayDone(w http.ResponseWriter, r *http.Request) {
+	form := s.parseSigned(w, r)
+	if form == nil {
+		return
+	}
+	sid := form.Get("CallSid")
+	reconnect := false
+	st, err := s.update(r.Context(), sid, func(c *session.Call, st *State) bool {
+		reconnect = false
+		if st.Out.End != "" || c.Ended {
+			return false
+		}
+		if st.Reconnects < maxReconnects {
+			st.Reconnects++
+			reconnect = true
+			return true
+		}
+		s.eng.transfer(st, ReasonBackendDown)
+		return true
+	})
+	switch {
+	case err != nil:
+		s.storeFailed(w, sid, err)
+	case reconnect:
+		s.log.Info("relay reconnect", "call", s.pseudo("call", sid), "session_status", form.Get("SessionStatus"))
+		s.writeTwiML(w, s.connectVerbs(st))
+	case st.Out.End == endTransfer:
+		s.writeTwiML(w, s.transferVerbs())
+	default:
+		s.writeTwiML(w, []twiml.Element{&twiml.VoiceHangup{}})
+	}
+}
+
+// relayIn is every message ConversationRelay sends; unused fields stay empty.
+type relayIn struct {
+	Type        string `json:"type"`
+	CallSid     string `json:"callSid"`
+	From        string `json:"from"`
+	To          string `json:"to"`
+	VoicePrompt string `json:"voicePrompt"`
+	Lang        string `json:"lang"`
+	Last        *bool  `json:"last"`
+	Digit       string `json:"digit"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Utterance   string `json:"utteranceUntilInterrupt"`
+}
+
+// relayOut is every message we send.
+type relayOut struct {
+	Type        string `json:"type"`
+	Token       string `json:"token,omitempty"`
+	Last        bool   `json:"last,omitempty"`
+	Lang        string `json:"lang,omitempty"`
+	HandoffData string `json:"handoffData,omitempty"`
+	TTSLanguage string `json:"ttsLanguage,omitempty"`
+	STTLanguage string `json:"transcriptionLanguage,omitempty"`
+	utterance   int64
+	flushed     chan struct{} // a marker, not a message: closed when reached
+}
+
+var errMalformed = errors.New("ivr: malformed")
+
+// decodeRelay parses one inbound frame. Known types must carry their fields.
+func decodeRelay(b []byte) (relayIn, error) {
+	var m relayIn
+	if err := json.Unmarshal(b, &m); err != nil || m.Type == "" {
+		return m, errMalformed
+	}
+	switch m.Type {
+	case "setup":
+		if m.CallSid == "" {
+			return m, errMalformed
+		}
+	case "dtmf":
+		if len(m.Digit) != 1 || !strings.Contains("0123456789*#", m.Digit) {
+			return m, errMalformed
+		}
+	}
+	return m, nil
+}
+
+var upgrader = websocket.Upgrader{
+	ReadBufferSize:  4096,
+	WriteBufferSize: 4096,
+	CheckOrigin:     func(*http.Request) bool { return true }, // Twilio sends no Origin; the signature is the check
+}
+
+type relayEvent struct {
+	msg     relayIn
+	kind    string // "msg", "digits_timeout", "job_done", "hold", "closed"
+	gen     int
+	at      time.Time
+	jobID   int
+	payload string
+}
+
+// relayCall is one ConversationRelay session: a reader, a writer, and the
+// call goroutine that owns the dialog.
+type relayCall struct {
+	s      *Server
+	ws     *websocket.Conn
+	sid    string
+	events chan relayEvent
+	out    chan relayOut
+	done   chan struct{}
+
+	utterance atomic.Int64 // id of the utterance being sent
+	cancelled atomic.Int64 // utterances ≤ this were barged in on
+
+	digits    strings.Builder
+	digitGen  int
+	digitStop func() bool
+	holdGen   int
+	lang      spoken.Lang // language Twilio is speaking and transcribing
+	ended     bool
+	closeOnce sync.Once
+}
+
+func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-s.closing:
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	default:
+	}
+	if !s.validSignature(s.relayURL(), map[string]string{}, r.Header.Get("X-Twilio-Signature")) {
+		s.m.rejected.WithLabelValues("signature").Inc()
+		s.log.Warn("relay signature")
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
+	ws, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade wrote the error
+	}
+	s.relays.Add(1)
+	s.m.relayConns.Inc()
+	c := &relayCall{s: s, ws: ws, events: make(chan relayEvent, 16), out: make(chan relayOut, 64), done: make(chan struct{})}
+	go c.write()
+	go c.read()
+	go func() {
+		defer s.relays.Done()
+		defer s.m.relayConns.Dec()
+		c.loop()
+	}()
+}
+
+func (c *relayCall) post(ev relayEvent) {
+	select {
+	case c.events <- ev:
+	case <-c.done:
+	}
+}
+
+func (c *relayCall) read() {
+	ws := c.ws
+	ws.SetReadLimit(maxBody)
+	_ = ws.SetReadDeadline(time.Now().Add(relayReadTimeout))
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(relayReadTimeout)) })
+	malformed := 0
+	for {
+		kind, b, err := ws.ReadMessage()
+		if err != nil {
+			c.post(relayEvent{kind: "closed"})
+			return
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(relayReadTimeout))
+		m, err := decodeRelay(b)
+		if kind != websocket.TextMessage || err != nil {
+			if malformed++; malformed >= maxMalformed {
+				c.close(websocket.CloseInvalidFramePayloadData, "malformed messages")
+				c.post(relayEvent{kind: "closed"})
+				return
+			}
+			continue
+		}
+		malformed = 0
+		if m.Type == "interrupt" {
+			// Barge-in: drop what is still queued of the current utterance now,
+			// not after the call goroutine gets to it.
+			c.cancelled.Store(c.utterance.Load())
+		}
+		c.post(relayEvent{kind: "msg", msg: m, at: time.Now()})
+	}
+}
+
+func (c *relayCall) close(code int, text string) {
+	c.closeOnce.Do(func() {
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+		close(c.done)
+		_ = c.ws.Close()
+	})
+}
+
+// write is the only goroutine writing data frames (gorilla allows one writer).
+func (c *relayCall) write() {
+	ping := time.NewTicker(relayPingEvery)
+	defer ping.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(relayWriteTimeout)); err != nil {
+				c.close(websocket.CloseGoingAway, "")
+				return
+			}
+		case m := <-c.out:
+			if m.flushed != nil {
+				close(m.flushed)
+				continue
+			}
+			if c.dropped(m) {
+				continue
+			}
+			_ = c.ws.SetWriteDeadline(time.Now().Add(relayWriteTimeout))
+			if err := c.ws.WriteJSON(m); err != nil {
+				c.close(websocket.CloseGoingAway, "")
+				return
+			}
+		}
+	}
+}
+
+// flush waits (at most a second) until the writer has sent everything
+// queued before it.
+func (c *relayCall) flush() {
+	ack := make(chan struct{})
+	c.send(relayOut{flushed: ack})
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-ack:
+	case <-c.done:
+	case <-t.C:
+	}
+}
+
+// dropped reports whether m belongs to an utterance the caller barged in on.
+func (c *relayCall) dropped(m relayOut) bool {
+	return m.utterance != 0 && m.utterance <= c.cancelled.Load()
+}
+
+func (c *relayCall) send(m relayOut) {
+	select {
+	case c.out <- m:
+	case <-c.done:
+	}
+}
+
+// speak sends text as one utterance, one token per sentence, so a barge-in
+// can cut the rest.
+func (c *relayCall) speak(parts []string) {
+	id := c.utterance.Add(1)
+	var toks []string
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			toks = append(toks, p)
+		}
+	}
+	for i, t := range toks {
+		if i < len(toks)-1 {
+			t += " "
+		}
+		c.send(relayOut{Type: "text", Token: t, Last: i == len(toks)-1, utterance: id})
+	}
+}
+
+// loop is the call goroutine: it owns the dialog for this socket.
+func (c *relayCall) loop() {
+	defer c.close(websocket.CloseNormalClosure, "")
+	for {
+		var ev relayEvent
+		select {
+		case ev = <-c.events:
+		case <-c.s.closing:
+			// Shutdown: the current turn is done; end the session so Twilio
+			// asks /twilio/relay/done, which reconnects the caller to an
+			// instance that is still up (the state is in the store).
+			if !c.ended {
+				c.finish("reconnect")
+			}
+			c.flush()
+			return
+		}
+		switch ev.kind {
+		case "closed":
+			return
+		case "digits_timeout":
+			if ev.gen == c.digitGen && c.digits.Len() > 0 {
+				c.flushDigits(ev.at)
+			}
+		case "job_done":
+			c.show(ev.at)
+		case "hold":
+			c.hold(ev)
+		case "msg":
+			c.message(ev)
+		}
+	}
+}
+
+func (c *relayCall) message(ev relayEvent) {
+	m := ev.msg
+	switch m.Type {
+	case "setup":
+		if c.sid != "" {
+			return
+		}
+		c.sid = m.CallSid
+		info := CallInfo{CallSid: m.CallSid, From: m.From, To: m.To, CallRef: c.s.callRef(m.CallSid), Lang: langFromTag(m.Lang)}
+		if _, err := c.s.newCall(c.s.base, info); err != nil {
+			c.s.log.Error("relay setup", "call", c.s.pseudo("call", m.CallSid), "err", errKind(err))
+			c.endWith(ReasonBackendDown)
+			return
+		}
+		c.show(ev.at)
+	case "prompt":
+		if c.sid == "" || (m.Last != nil && !*m.Last) {
+			return // partial transcripts: wait for the final one
+		}
+		c.input(Input{Speech: m.VoicePrompt}, ev.at)
+	case "dtmf":
+		if c.sid == "" {
+			return
+		}
+		c.digit(m.Digit, ev.at)
+	case "interrupt":
+		// The writer already drops the rest; the caller's words follow as a prompt.
+	case "error":
+		c.s.log.Warn("relay error", "call", c.s.pseudo("call", c.sid))
+	}
+}
+
+// digit assembles keypad input: `#` ends it, the expected length ends it, a
+// 3 s pause ends it; a lone `*` repeats at once.
+func (c *relayCall) digit(d string, at time.Time) {
+	if c.digitStop != nil {
+		c.digitStop()
+	}
+	c.digitGen++
+	if d == "#" {
+		if c.digits.Len() > 0 { // a bare # (after a length-complete entry) means nothing
+			c.flushDigits(at)
+		}
+		return
+	}
+	c.digits.WriteString(d)
+	if d == "*" && c.digits.Len() == 1 {
+		c.flushDigits(at)
+		return
+	}
+	_, st, err := c.s.load(c.s.base, c.sid)
+	if err == nil && st.Out.Expect.NumDigits > 0 && c.digits.Len() >= st.Out.Expect.NumDigits {
+		c.flushDigits(at)
+		return
+	}
+	gen := c.digitGen
+	t := time.AfterFunc(c.s.interDigit, func() { c.post(relayEvent{kind: "digits_timeout", gen: gen, at: time.Now()}) })
+	c.digitStop = t.Stop
+}
+
+func (c *relayCall) flushDigits(at time.Time) {
+	if c.digitStop != nil {
+		c.digitStop()
+		c.digitStop = nil
+	}
+	d := c.digits.String()
+	c.digits.Reset()
+	c.input(Input{Digits: d}, at)
+}
+
+func (c *relayCall) input(in Input, at time.Time) {
+	if c.ended {
+		return
+	}
+	applied := false
+	_, err := c.s.update(c.s.base, c.sid, func(cl *session.Call, st *State) bool {
+		applied = !cl.Ended && c.s.eng.handle(st, in)
+		return applied
+	})
+	if err != nil {
+		c.s.log.Error("relay turn", "call", c.s.pseudo("call", c.sid), "err", errKind(err))
+		c.endWith(ReasonBackendDown)
+		return
+	}
+	if !applied {
+		return
+	}
+	c.s.m.turns.WithLabelValues(FrontendRelay).Inc()
+	c.show(at)
+}
+
+// show speaks the current state, or starts its pending job with a hold timer.
+func (c *relayCall) show(at time.Time) {
+	_, st, err := c.s.load(c.s.base, c.sid)
+	if err != nil {
+		c.endWith(ReasonBackendDown)
+		return
+	}
+	if st.Pending != nil {
+		c.holdGen++
+		gen, jobID := c.holdGen, st.Pending.ID
+		done := c.s.drive(c.sid)
+		go func() {
+			t := time.NewTimer(c.s.cfg.HoldAfter)
+			defer t.Stop()
+			select {
+			case <-done:
+				c.post(relayEvent{kind: "job_done", at: at})
+			case <-t.C:
+				c.post(relayEvent{kind: "hold", gen: gen, jobID: jobID, payload: prompts.Hold, at: at})
+				<-done
+				c.post(relayEvent{kind: "job_done", at: at})
+			case <-c.done:
+			}
+		}()
+		return
+	}
+	if !at.IsZero() {
+		c.s.m.turnTime.WithLabelValues(FrontendRelay).Observe(time.Since(at).Seconds())
+	}
+	if st.Lang != c.lang {
+		if c.lang != "" {
+			tag := langTag(st.Lang)
+			c.send(relayOut{Type: "language", TTSLanguage: tag, STTLanguage: tag})
+		}
+		c.lang = st.Lang
+	}
+	c.speak(append(append([]string(nil), st.Out.Say...), st.Out.Question))
+	if st.Out.End != "" {
+		c.finish(st.Out.Reason)
+	}
+}
+
+// hold speaks a hold phrase while a job runs, and again every continueWait,
+// so the caller never hears more than 3 s of silence.
+func (c *relayCall) hold(ev relayEvent) {
+	if ev.gen != c.holdGen || c.ended {
+		return
+	}
+	_, st, err := c.s.load(c.s.base, c.sid)
+	if err != nil || st.Pending == nil || st.Pending.ID != ev.jobID {
+		return
+	}
+	c.speak([]string{c.s.eng.say(st, ev.payload, nil)})
+	gen := ev.gen
+	time.AfterFunc(continueWait, func() {
+		c.post(relayEvent{kind: "hold", gen: gen, jobID: ev.jobID, payload: prompts.StillWorking})
+	})
+}
+
+// endWith transfers after a failure outside the dialog (store down).
+func (c *relayCall) endWith(reason string) {
+	if c.sid != "" {
+		if st, err := c.s.update(c.s.base, c.sid, func(_ *session.Call, st *State) bool {
+			if st.Out.End != "" {
+				return false
+			}
+			c.s.eng.transfer(st, reason, c.s.eng.say(st, prompts.Apology, nil))
+			return true
+		}); err == nil {
+			c.speak([]string{st.Out.Text()})
+		}
+	}
+	c.finish(reason)
+}
+
+// finish sends `end`; Twilio then calls /twilio/relay/done for the next TwiML.
+func (c *relayCall) finish(reason string) {
+	if c.ended {
+		return
+	}
+	c.ended = true
+	data, _ := json.Marshal(map[string]string{"reasonCode": reason})
+	c.send(relayOut{Type: "end", HandoffData: string(data)})
+}

@@ -1,0 +1,408 @@
+package ivr
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twilio/twilio-go/client"
+
+	"github.com/voiceauth/voiceauth/session"
+)
+
+// Config configures a Server. Store, Auth, Tools, PublicURL and at least one
+// AuthToken are required.
+type Config struct {
+	PublicURL      string   // e.g. http://127.0.0.1:8080; signatures cover PublicURL + request URI
+	AuthTokens     []string // Twilio auth tokens (two during rotation)
+	Frontend       string   // "gather" (default) or "relay"
+	TransferNumber string   // default +15555550100
+	Store          session.Store
+	Auth           Auth
+	Tools          Tools
+	CallRefKey     []byte // call_ref = HMAC-SHA256(CallRefKey, CallSid)
+	LogKey         []byte // identifiers in logs are session.Pseudonym(LogKey, ...)
+	HoldAfter      time.Duration
+	GiveUpAfter    time.Duration
+	Registerer     prometheus.Registerer
+	Logger         *slog.Logger
+	Now            func() time.Time
+}
+
+// Front ends.
+const (
+	FrontendGather = "gather"
+	FrontendRelay  = "relay"
+)
+
+const (
+	maxBody = 64 << 10
+	// continueWait bounds how long a continuation request waits for a
+	// background job before answering with another hold phrase; with the
+	// hold phrase itself it keeps every silence under 3 s.
+	continueWait = 2 * time.Second
+	// staleJob: a pending job this much past GiveUpAfter belongs to an
+	// instance that died; the caller is handed to a person.
+	staleJob = 2 * time.Second
+)
+
+// Server serves the Twilio webhooks, the ConversationRelay websocket and the
+// subject-token registration endpoint.
+type Server struct {
+	cfg        Config
+	publicURL  string
+	validators []client.RequestValidator
+	eng        engine
+	log        *slog.Logger
+	now        func() time.Time
+	m          metrics
+	interDigit time.Duration // relay keypad entry ends after this pause
+
+	mu       sync.Mutex
+	inflight map[string]chan struct{} // CallSid → closed when its jobs are done
+	relays   sync.WaitGroup
+	closing  chan struct{}
+	closeOne sync.Once
+	base     context.Context
+	stopBase context.CancelFunc
+}
+
+type metrics struct {
+	calls      *prometheus.CounterVec
+	turns      *prometheus.CounterVec
+	turnTime   *prometheus.HistogramVec
+	relayConns prometheus.Gauge
+	rejected   *prometheus.CounterVec
+}
+
+// New checks cfg and fills defaults.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.Store == nil || cfg.Auth == nil || cfg.Tools == nil:
+		return nil, errors.New("ivr: Store, Auth and Tools are required")
+	case len(cfg.AuthTokens) == 0:
+		return nil, errors.New("ivr: at least one Twilio auth token is required")
+	case !strings.HasPrefix(cfg.PublicURL, "http://") && !strings.HasPrefix(cfg.PublicURL, "https://"):
+		return nil, errors.New("ivr: PublicURL must be an http(s) URL")
+	}
+	if cfg.Frontend == "" {
+		cfg.Frontend = FrontendGather
+	}
+	if cfg.Frontend != FrontendGather && cfg.Frontend != FrontendRelay {
+		return nil, fmt.Errorf("ivr: unknown frontend %q", cfg.Frontend)
+	}
+	if cfg.TransferNumber == "" {
+		cfg.TransferNumber = "+15555550100"
+	}
+	if cfg.HoldAfter <= 0 {
+		cfg.HoldAfter = 1500 * time.Millisecond
+	}
+	if cfg.GiveUpAfter <= 0 {
+		cfg.GiveUpAfter = 6 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:        cfg,
+		publicURL:  strings.TrimRight(cfg.PublicURL, "/"),
+		log:        log,
+		now:        cfg.Now,
+		eng:        engine{now: cfg.Now},
+		inflight:   map[string]chan struct{}{},
+		closing:    make(chan struct{}),
+		interDigit: 3 * time.Second,
+	}
+	s.base, s.stopBase = context.WithCancel(context.Background())
+	for _, t := range cfg.AuthTokens {
+		s.validators = append(s.validators, client.NewRequestValidator(t))
+	}
+	s.m = metrics{
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "voiceauth_ivr_calls_total",
+			Help: "Calls by final outcome and transfer reason."}, []string{"outcome", "reason"}),
+		turns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "voiceauth_ivr_turns_total",
+			Help: "Caller turns handled, by front end."}, []string{"frontend"}),
+		turnTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "voiceauth_ivr_turn_seconds",
+			Help:    "Time from caller input to the first response, by front end.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 1.5, 3, 6}}, []string{"frontend"}),
+		relayConns: prometheus.NewGauge(prometheus.GaugeOpts{Name: "voiceauth_ivr_relay_connections",
+			Help: "Open ConversationRelay websockets."}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "voiceauth_ivr_rejected_requests_total",
+			Help: "Requests refused before reaching the dialog, by cause."}, []string{"cause"}),
+	}
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{s.m.calls, s.m.turns, s.m.turnTime, s.m.relayConns, s.m.rejected} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("ivr: metrics: %w", err)
+			}
+		}
+	}
+	return s, nil
+}
+
+// Handler routes every endpoint the voice service exposes to Twilio and hosts.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /twilio/voice", s.handleVoice)
+	mux.HandleFunc("POST /twilio/gather", s.handleGather)
+	mux.HandleFunc("POST /twilio/continue", s.handleContinue)
+	mux.HandleFunc("POST /twilio/status", s.handleStatus)
+	mux.HandleFunc("GET /twilio/relay", s.handleRelay)
+	mux.HandleFunc("POST /twilio/relay/done", s.handleRelayDone)
+	mux.HandleFunc("POST /v1/calls/{CallSid}/subject-token", s.handleSubjectToken)
+	return mux
+}
+
+// Shutdown stops accepting relay turns, lets the current ones finish, then
+// cancels background work.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeOne.Do(func() { close(s.closing) })
+	done := make(chan struct{})
+	go func() { s.relays.Wait(); close(done) }()
+	defer s.stopBase()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Server) callRef(sid string) string {
+	m := hmac.New(sha256.New, s.cfg.CallRefKey)
+	m.Write([]byte(sid))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+func (s *Server) pseudo(kind, v string) string { return session.Pseudonym(s.cfg.LogKey, kind, v) }
+
+// validSignature checks X-Twilio-Signature over url and params with every
+// configured auth token.
+func (s *Server) validSignature(url string, params map[string]string, sig string) bool {
+	if sig == "" {
+		return false
+	}
+	for i := range s.validators {
+		if s.validators[i].Validate(url, params, sig) {
+			return true
+		}
+	}
+	return false
+}
+
+var errStateCorrupt = errors.New("ivr: call state unreadable")
+
+func decodeState(c *session.Call) (*State, error) {
+	st := &State{}
+	if len(c.State) == 0 {
+		return st, nil
+	}
+	if err := json.Unmarshal(c.State, st); err != nil {
+		return nil, errStateCorrupt
+	}
+	return st, nil
+}
+
+// load reads a call and its dialog state.
+func (s *Server) load(ctx context.Context, sid string) (*session.Call, *State, error) {
+	c, err := s.cfg.Store.GetCall(ctx, sid)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := decodeState(c)
+	return c, st, err
+}
+
+// update applies fn to the current state and writes it with optimistic
+// concurrency, re-reading and re-applying on conflict. fn returns false to
+// leave the call unchanged. Outcome transitions are counted here, once, by the
+// writer that wins.
+func (s *Server) update(ctx context.Context, sid string, fn func(c *session.Call, st *State) bool) (*State, error) {
+	for attempt := 0; ; attempt++ {
+		c, st, err := s.load(ctx, sid)
+		if err != nil {
+			return nil, err
+		}
+		before := *st
+		if !fn(c, st) {
+			return st, nil
+		}
+		c.State, err = json.Marshal(st)
+		if err != nil {
+			return nil, err
+		}
+		err = s.cfg.Store.UpdateCall(ctx, c)
+		if errors.Is(err, session.ErrConflict) && attempt < 20 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.observe(sid, &before, st)
+		return st, nil
+	}
+}
+
+// observe reports state transitions worth a metric or a log line.
+func (s *Server) observe(sid string, before, after *State) {
+	if before.Outcome == "" && after.Outcome != "" {
+		s.m.calls.WithLabelValues(after.Outcome, after.Reason).Inc()
+		s.log.Info("call outcome", "call", s.pseudo("call", sid), "outcome", after.Outcome, "reason", after.Reason)
+	}
+	if before.Out.End == "" && after.Out.End != "" {
+		s.log.Info("call end", "call", s.pseudo("call", sid), "end", after.Out.End, "reason", after.Out.Reason)
+		go s.endCall(sid)
+	}
+}
+
+func (s *Server) endCall(sid string) {
+	ctx, cancel := context.WithTimeout(s.base, s.cfg.GiveUpAfter)
+	defer cancel()
+	if err := s.cfg.Auth.EndCall(ctx, sid); err != nil {
+		s.log.Warn("end call", "call", s.pseudo("call", sid), "err", errKind(err))
+	}
+}
+
+// errKind names an error for logs without its text (adapters may wrap
+// messages that carry request details).
+func errKind(err error) string {
+	for _, e := range []error{ErrStepUp, ErrToolDenied, ErrBackendDown, ErrIdentity, ErrUnauthorizedHost, ErrRejected,
+		session.ErrNotFound, session.ErrConflict, session.ErrExists, context.DeadlineExceeded, context.Canceled, errStateCorrupt} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return fmt.Sprintf("%T", err)
+}
+
+// newCall creates the call record with a started dialog. An existing call
+// (a retried /twilio/voice) is returned as is.
+func (s *Server) newCall(ctx context.Context, info CallInfo) (*State, error) {
+	if _, st, err := s.load(ctx, info.CallSid); err == nil {
+		return st, nil
+	} else if !errors.Is(err, session.ErrNotFound) {
+		return nil, err
+	}
+	preauth := false
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.HoldAfter)
+	ok, err := s.cfg.Auth.Preauthorized(pctx, info.CallSid)
+	cancel()
+	if err != nil {
+		// A failed lookup falls back to KBA, never to trust.
+		s.log.Warn("preauthorized lookup", "call", s.pseudo("call", info.CallSid), "err", errKind(err))
+	} else {
+		preauth = ok
+	}
+	st := &State{}
+	s.eng.start(st, info, preauth)
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	c := &session.Call{ID: info.CallSid, State: raw, CreatedAt: now, UpdatedAt: now}
+	if err := s.cfg.Store.CreateCall(ctx, c); errors.Is(err, session.ErrExists) {
+		_, st, err = s.load(ctx, info.CallSid)
+		return st, err
+	} else if err != nil {
+		return nil, err
+	}
+	s.observe(info.CallSid, &State{}, st)
+	s.log.Info("call start", "call", s.pseudo("call", info.CallSid), "number", s.pseudo("number", info.From),
+		"frontend", s.cfg.Frontend, "preauthorized", preauth)
+	return st, nil
+}
+
+// drive runs the call's pending jobs in the background until none is left
+// and returns a channel closed when they are done. Only one driver runs per
+// call in this process.
+func (s *Server) drive(sid string) <-chan struct{} {
+	s.mu.Lock()
+	if ch, ok := s.inflight[sid]; ok {
+		s.mu.Unlock()
+		return ch
+	}
+	ch := make(chan struct{})
+	s.inflight[sid] = ch
+	s.mu.Unlock()
+	go func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.inflight, sid)
+			s.mu.Unlock()
+			close(ch)
+		}()
+		for {
+			_, st, err := s.load(s.base, sid)
+			if err != nil || st.Pending == nil {
+				return
+			}
+			job := *st.Pending
+			res := s.run(st, &job)
+			_, err = s.update(s.base, sid, func(_ *session.Call, st *State) bool {
+				if st.Pending == nil || st.Pending.ID != job.ID {
+					return false
+				}
+				s.eng.finish(st, &job, res)
+				return true
+			})
+			if err != nil {
+				s.log.Error("job result", "call", s.pseudo("call", sid), "err", errKind(err))
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// run performs one job against the backends within the call's time budget.
+func (s *Server) run(st *State, j *Job) jobResult {
+	left := s.cfg.GiveUpAfter - s.now().Sub(j.Started)
+	if left <= 0 {
+		return jobResult{Err: context.DeadlineExceeded}
+	}
+	ctx, cancel := context.WithTimeout(s.base, left)
+	defer cancel()
+	var r jobResult
+	switch j.Kind {
+	case jobSubmit:
+		a := st.Answers
+		a.OTPResend = j.Resend
+		r.Step, r.Flow, r.Err = s.cfg.Auth.Submit(ctx, st.Call, st.Flow, a, j.StepUp)
+	case jobTool:
+		r.Data, r.Err = s.cfg.Tools.Call(ctx, st.Call.CallSid, j.Tool, j.Args)
+	}
+	if r.Err == nil && ctx.Err() != nil {
+		r.Err = ctx.Err() // late answers count as timeouts: the caller was already waiting too long
+	}
+	if r.Err != nil {
+		s.log.Warn("backend", "call", s.pseudo("call", st.Call.CallSid), "job", j.Kind, "tool", j.Tool, "err", errKind(r.Err))
+	}
+	return r
+}
+
+// awaitJob waits up to d for the call's jobs; true when they finished.
+func (s *Server) awaitJob(sid string, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.drive(sid):
+		return true
+	case <-t.C:
+		return false
+	}
+}

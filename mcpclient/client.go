@@ -1,0 +1,496 @@
+package mcpclient
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Errors a caller branches on (match with errors.Is / errors.As).
+var (
+	// ErrIdentity: the server's identity could not be established or changed
+	// without a valid rotation record. The caller is transferred.
+	ErrIdentity = errors.New("mcpclient: server identity check failed")
+	// ErrToolNotVerified: the tool is unknown or its signature did not verify.
+	ErrToolNotVerified = errors.New("mcpclient: tool not verified")
+	// ErrUnavailable: the server could not be reached or did not answer in time.
+	ErrUnavailable = errors.New("mcpclient: MCP server unavailable")
+	// ErrNoPin: PinStore.GetPin found no pin for the server.
+	ErrNoPin = errors.New("mcpclient: no pin")
+)
+
+// AuthError is returned when a 401/403 cannot be cured by renewing the
+// token: the challenge is not renewable, the retry budget is spent, or
+// TokenSource.Renew failed (Err, e.g. the adapter's "caller must do OTP").
+type AuthError struct {
+	Challenge AuthChallenge
+	Err       error
+}
+
+func (e *AuthError) Error() string {
+	msg := fmt.Sprintf("mcpclient: authorization refused (%d %s)", e.Challenge.Status, e.Challenge.Error)
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// TokenSource supplies the caller's access token for one MCP server.
+type TokenSource interface {
+	Token(ctx context.Context) (string, error)
+	// Renew is called on a 401/403 with the parsed challenge; it returns a
+	// fresh or stepped-up token, or an error which CallTool returns wrapped.
+	Renew(ctx context.Context, ch *AuthChallenge) (string, error)
+}
+
+// Pin is a trust-on-first-use record of a server's identity key.
+type Pin struct {
+	Server, KeyID, Thumbprint string
+	Key                       []byte // public JWK JSON
+	PinnedAt                  time.Time
+}
+
+// PinStore keeps pins (the lead adapts session.Store to it).
+type PinStore interface {
+	GetPin(ctx context.Context, server string) (*Pin, error) // ErrNoPin
+	PutPin(ctx context.Context, p *Pin) error
+}
+
+// PolicyMode is how a server's identity is trusted.
+type PolicyMode int
+
+const (
+	// PolicyPinned (default): trust the first key seen, then only that key or
+	// a successor named by a rotation record the pinned key signed.
+	PolicyPinned PolicyMode = iota
+	// PolicyPublisher: trust a key that a publisher anchor attests (bound to
+	// the key's thumbprint, unexpired).
+	PolicyPublisher
+	// PolicyUnsignedAllowed: servers without the extension are accepted and
+	// unsigned tools may be called. Signed tools that fail are still refused.
+	PolicyUnsignedAllowed
+)
+
+func (m PolicyMode) String() string {
+	switch m {
+	case PolicyPinned:
+		return "pinned"
+	case PolicyPublisher:
+		return "publisher"
+	case PolicyUnsignedAllowed:
+		return "unsigned-allowed"
+	}
+	return "unknown"
+}
+
+// Policy is the per-server trust policy.
+type Policy struct {
+	Mode    PolicyMode
+	Anchors []ed25519.PublicKey // publisher trust anchors (PolicyPublisher)
+	MaxSkew time.Duration       // challenge timestamp window, default DefaultMaxSkew
+	// MaxToolAge refuses tool signatures older than this (0 = no limit).
+	MaxToolAge time.Duration
+	// RequireExtSignature refuses tools that lack extSignature (stops a
+	// downgrade to the draft signature, which leaves annotations unsigned).
+	RequireExtSignature bool
+}
+
+// Config connects caller-bound MCP sessions. The zero value works with
+// http.DefaultClient, no logging, the wall clock and no pin store (pinned
+// policy then fails: a pin store is required to pin).
+type Config struct {
+	HTTPClient      *http.Client
+	Logger          *slog.Logger
+	Now             func() time.Time
+	Pins            PinStore
+	Policy          Policy
+	ProtocolVersion string // default "2025-11-25" (skips the draft-protocol discover probe)
+	// ClientName is sent as clientInfo.name; default "voiceauth".
+	ClientName string
+}
+
+// maxRenewals bounds token renewals per HTTP request (one MCP operation).
+const maxRenewals = 2
+
+// Session is one caller-bound MCP session. Methods are safe for concurrent use.
+type Session struct {
+	cfg    *Config
+	server string
+	cs     *mcp.ClientSession
+	key    *jose.JSONWebKey // nil when the server has no identity (unsigned-allowed)
+	tools  []*mcp.Tool
+	byName map[string]*mcp.Tool
+	log    *slog.Logger
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+func (c *Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Connect opens an MCP session to serverURL with the caller's token, checks
+// the server's identity per Policy (identity/get, pin or publisher,
+// identity/challenge with a fresh nonce), lists tools and keeps only those
+// whose signatures verify. Any identity failure closes the session and
+// returns an error wrapping ErrIdentity.
+func (c *Config) Connect(ctx context.Context, serverURL string, ts TokenSource) (*Session, error) {
+	if ts == nil {
+		return nil, errors.New("mcpclient: nil TokenSource")
+	}
+	base := c.HTTPClient
+	if base == nil {
+		base = http.DefaultClient
+	}
+	rt := base.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	hc := *base
+	hc.Transport = &authTransport{base: rt, ts: ts}
+
+	name := c.ClientName
+	if name == "" {
+		name = "voiceauth"
+	}
+	client := mcp.NewClient(&mcp.Implementation{Name: name, Version: "1"},
+		&mcp.ClientOptions{Capabilities: &mcp.ClientCapabilities{}})
+	if err := mcp.AddSendingCustomMethod[*IdentityParams, *IdentityMetadata](client, MethodIdentityGet); err != nil {
+		return nil, err
+	}
+	if err := mcp.AddSendingCustomMethod[*ChallengeParams, *ChallengeResult](client, MethodIdentityChallege); err != nil {
+		return nil, err
+	}
+	pv := c.ProtocolVersion
+	if pv == "" {
+		pv = "2025-11-25"
+	}
+	tr := &mcp.StreamableClientTransport{Endpoint: serverURL, HTTPClient: &hc, MaxRetries: -1, DisableStandaloneSSE: true}
+	cs, err := client.Connect(ctx, tr, &mcp.ClientSessionOptions{ProtocolVersion: pv})
+	if err != nil {
+		return nil, classify(ctx, "connect", err)
+	}
+	s := &Session{cfg: c, server: serverURL, cs: cs, byName: map[string]*mcp.Tool{}, log: c.logger().With("mcp_server", serverURL)}
+	if err := s.establish(ctx); err != nil {
+		_ = cs.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// classify maps transport-level failures to ErrUnavailable and keeps auth
+// errors as they are.
+func classify(ctx context.Context, op string, err error) error {
+	var ae *AuthError
+	if errors.As(err, &ae) {
+		return err
+	}
+	if errors.Is(err, ErrIdentity) || errors.Is(err, ErrToolNotVerified) {
+		return err
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, ctx.Err())
+	}
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+}
+
+func identityErr(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrIdentity}, args...)...)
+}
+
+// establish runs the identity check and the verified tools/list.
+func (s *Session) establish(ctx context.Context) error {
+	c := s.cfg
+	declared := false
+	if ir := s.cs.InitializeResult(); ir != nil && ir.Capabilities != nil {
+		_, declared = ir.Capabilities.Extensions[ExtensionID]
+	}
+	if !declared {
+		if c.Policy.Mode != PolicyUnsignedAllowed {
+			s.log.Warn("mcp server has no identity extension", "policy", c.Policy.Mode.String())
+			return identityErr("server does not declare %s", ExtensionID)
+		}
+	} else if err := s.checkIdentity(ctx); err != nil {
+		s.log.Warn("mcp server identity refused", "err", err)
+		return err
+	}
+	return s.listTools(ctx)
+}
+
+func (s *Session) checkIdentity(ctx context.Context) error {
+	c := s.cfg
+	md, err := mcp.CallCustomMethod[*IdentityParams, *IdentityMetadata](ctx, s.cs, MethodIdentityGet, &IdentityParams{})
+	if err != nil {
+		if ctx.Err() != nil {
+			return classify(ctx, MethodIdentityGet, err)
+		}
+		return identityErr("identity/get: %v", err)
+	}
+	key, err := ParsePublicKey(md.PublicKey)
+	if err != nil {
+		return identityErr("%v", err)
+	}
+	pub := key.Key.(ed25519.PublicKey)
+	if err := verifySelf(md, pub); err != nil {
+		return identityErr("self attestation: %v", err)
+	}
+	thumb, err := Thumbprint(key)
+	if err != nil {
+		return identityErr("%v", err)
+	}
+
+	switch c.Policy.Mode {
+	case PolicyPublisher:
+		if err := verifyPublisher(md, thumb, c.Policy.Anchors, c.now()); err != nil {
+			return identityErr("%v", err)
+		}
+	case PolicyPinned, PolicyUnsignedAllowed:
+		if c.Pins == nil {
+			if c.Policy.Mode == PolicyPinned {
+				return identityErr("pinned policy without a pin store")
+			}
+			break
+		}
+		if err := s.checkPin(ctx, md, key, thumb); err != nil {
+			return err
+		}
+	default:
+		return identityErr("unknown policy")
+	}
+
+	// Liveness and possession: the server signs our fresh nonce now, so an
+	// old recorded answer cannot be replayed to us.
+	nonce, err := NewNonce()
+	if err != nil {
+		return err
+	}
+	stamp := c.now().UTC().Format(time.RFC3339)
+	res, err := mcp.CallCustomMethod[*ChallengeParams, *ChallengeResult](ctx, s.cs, MethodIdentityChallege,
+		&ChallengeParams{Challenge: nonce, Timestamp: stamp})
+	if err != nil {
+		if ctx.Err() != nil {
+			return classify(ctx, MethodIdentityChallege, err)
+		}
+		return identityErr("identity/challenge: %v", err)
+	}
+	raw, _ := decodeB64(nonce)
+	if res.KeyID != key.KeyID {
+		return identityErr("challenge kid mismatch")
+	}
+	if err := verifySig(pub, ChallengeMessage(raw, stamp), res.Signature); err != nil {
+		return identityErr("challenge: %v", err)
+	}
+	s.key = &key
+	return nil
+}
+
+// checkPin applies trust on first use, and accepts a changed key only with a
+// rotation record signed by the pinned key that names the new one.
+func (s *Session) checkPin(ctx context.Context, md *IdentityMetadata, key jose.JSONWebKey, thumb string) error {
+	c := s.cfg
+	pin, err := c.Pins.GetPin(ctx, s.server)
+	switch {
+	case errors.Is(err, ErrNoPin):
+		p := &Pin{Server: s.server, KeyID: key.KeyID, Thumbprint: thumb, Key: md.PublicKey, PinnedAt: c.now()}
+		if err := c.Pins.PutPin(ctx, p); err != nil {
+			return fmt.Errorf("mcpclient: store pin: %w", err)
+		}
+		s.log.Info("mcp server key pinned on first use", "kid", key.KeyID, "thumbprint", thumb)
+		return nil
+	case err != nil:
+		return fmt.Errorf("mcpclient: read pin: %w", err)
+	case pin.Thumbprint == thumb:
+		return nil
+	}
+	pinned, err := ParsePublicKey(pin.Key)
+	if err != nil {
+		return identityErr("stored pin unreadable")
+	}
+	// One rotation record, signed by the pinned key, must name the presented key.
+	pinnedTP, _ := Thumbprint(pinned)
+	for _, raw := range md.Attestations {
+		if attestationType(raw) != "revocation" {
+			continue
+		}
+		var r RotationRecord
+		if json.Unmarshal(raw, &r) != nil || r.RevokedThumbprint != pinnedTP || r.ReplacementThumbprint != thumb {
+			continue
+		}
+		if VerifyRotation(r, pinned, key) != nil {
+			continue
+		}
+		p := &Pin{Server: s.server, KeyID: key.KeyID, Thumbprint: thumb, Key: md.PublicKey, PinnedAt: c.now()}
+		if err := c.Pins.PutPin(ctx, p); err != nil {
+			return fmt.Errorf("mcpclient: store pin: %w", err)
+		}
+		s.log.Warn("mcp server key rotated", "old_kid", pin.KeyID, "kid", key.KeyID)
+		return nil
+	}
+	return identityErr("server key changed from pinned %s without a valid rotation record", pin.KeyID)
+}
+
+// listTools pages through tools/list and keeps the tools that verify.
+func (s *Session) listTools(ctx context.Context) error {
+	c := s.cfg
+	var all []*mcp.Tool
+	for t, err := range s.cs.Tools(ctx, nil) {
+		if err != nil {
+			return classify(ctx, "tools/list", err)
+		}
+		all = append(all, t)
+	}
+	now := c.now()
+	for _, t := range all {
+		if err := s.verify(t, now); err != nil {
+			s.log.Warn("mcp tool refused", "tool", t.Name, "err", err)
+			continue
+		}
+		if _, dup := s.byName[t.Name]; dup {
+			s.log.Warn("mcp tool listed twice; refusing both", "tool", t.Name)
+			s.byName[t.Name] = nil
+			continue
+		}
+		s.byName[t.Name] = t
+	}
+	for _, t := range all {
+		if v := s.byName[t.Name]; v == t {
+			s.tools = append(s.tools, t)
+		}
+	}
+	return nil
+}
+
+func (s *Session) verify(t *mcp.Tool, now time.Time) error {
+	_, sigErr := toolSignature(t)
+	if s.key == nil {
+		// Server without identity: allowed only under unsigned-allowed, and
+		// then a signature cannot be checked, so none is trusted either way.
+		if s.cfg.Policy.Mode == PolicyUnsignedAllowed {
+			return nil
+		}
+		return ErrToolNotVerified
+	}
+	if errors.Is(sigErr, errNoSignature) && s.cfg.Policy.Mode == PolicyUnsignedAllowed {
+		return nil
+	}
+	if sigErr == nil && s.cfg.Policy.RequireExtSignature {
+		if ts, _ := toolSignature(t); ts.ExtSignature == "" {
+			return fmt.Errorf("%w: extSignature missing", ErrToolNotVerified)
+		}
+	}
+	if err := VerifyTool(t, *s.key, now, s.cfg.Policy.MaxToolAge); err != nil {
+		return fmt.Errorf("%w: %v", ErrToolNotVerified, err)
+	}
+	return nil
+}
+
+// Tools returns the verified tools, in server order.
+func (s *Session) Tools() []*mcp.Tool { return append([]*mcp.Tool(nil), s.tools...) }
+
+// CallTool calls a verified tool. A 401/403 is answered by TokenSource.Renew
+// and the request retried, at most twice; after that, or when renewal is
+// impossible, the error is an *AuthError. Tool-level failures come back as a
+// result with IsError set and a nil error.
+func (s *Session) CallTool(ctx context.Context, name string, args map[string]any) (*mcp.CallToolResult, error) {
+	if t := s.byName[name]; t == nil {
+		return nil, fmt.Errorf("%w: %q", ErrToolNotVerified, name)
+	}
+	if args == nil {
+		args = map[string]any{}
+	}
+	res, err := s.cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		return nil, classify(ctx, "tools/call", err)
+	}
+	return res, nil
+}
+
+// Close ends the MCP session (HTTP DELETE); safe to call more than once.
+func (s *Session) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.cs.Close() })
+	return s.closeErr
+}
+
+// authTransport puts the caller's token on every request and answers a
+// 401/403 by asking the TokenSource to renew, up to maxRenewals times per
+// request. It does this at the HTTP layer rather than through the SDK's
+// auth.OAuthHandler because the SDK retries only once per request and a
+// second non-JSON-RPC 401 would fail the whole connection; here the status
+// and WWW-Authenticate are always seen and the budget is exact.
+type authTransport struct {
+	base http.RoundTripper
+	ts   TokenSource
+}
+
+func (a *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	tok, err := a.ts.Token(ctx)
+	if err != nil {
+		return nil, &AuthError{Challenge: AuthChallenge{MaxAge: -1}, Err: err}
+	}
+	for attempt := 0; ; attempt++ {
+		r := req.Clone(ctx)
+		if attempt > 0 {
+			if req.GetBody == nil {
+				return nil, errors.New("mcpclient: request body cannot be replayed")
+			}
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			r.Body = body
+		}
+		r.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := a.base.RoundTrip(r)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+			return resp, nil
+		}
+		ch := ParseChallenge(resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if req.Method != http.MethodPost || attempt >= maxRenewals || !renewable(ch) {
+			return nil, &AuthError{Challenge: ch}
+		}
+		tok, err = a.ts.Renew(ctx, &ch)
+		if err != nil {
+			return nil, &AuthError{Challenge: ch, Err: err}
+		}
+	}
+}
+
+// renewable reports whether a new token could cure the challenge.
+func renewable(ch AuthChallenge) bool {
+	switch ch.Status {
+	case http.StatusUnauthorized:
+		return ch.Error == "" || ch.Error == "invalid_token" || ch.Error == "insufficient_user_authentication"
+	case http.StatusForbidden:
+		return ch.Error == "insufficient_scope"
+	}
+	return false
+}

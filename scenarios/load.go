@@ -1,0 +1,367 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// LoadReport is what `voiceauth load` measures.
+type LoadReport struct {
+	Calls           int            `json:"calls"`
+	Concurrency     int            `json:"concurrency"`
+	Transport       string         `json:"transport"`
+	Target          string         `json:"target"`
+	Elapsed         time.Duration  `json:"elapsed_ns"`
+	CallsPerSecond  float64        `json:"calls_per_second"`
+	TurnsPerSecond  float64        `json:"turns_per_second"`
+	Turns           int            `json:"turns"`
+	TurnLatency     Percentiles    `json:"turn_latency"`      // action → first words
+	AuthLatency     Percentiles    `json:"auth_latency"`      // last KBA answer → authenticated menu
+	FirstToolResult Percentiles    `json:"first_tool_result"` // "appointments" → the agent reads them
+	Outcomes        map[string]int `json:"outcomes"`
+	WrongOnPurpose  int            `json:"wrong_on_purpose"`
+	Errors          int            `json:"errors"`
+	ErrorSamples    []string       `json:"error_samples,omitempty"`
+	TokensIssued    int            `json:"tokens_issued,omitempty"` // embedded only (observed at the AS)
+	ToolCalls       int            `json:"tool_calls,omitempty"`    // embedded only (observed at the MCP server)
+	RSS             string         `json:"rss"`
+}
+
+// Percentiles of a latency sample.
+type Percentiles struct {
+	N   int           `json:"n"`
+	P50 time.Duration `json:"p50_ns"`
+	P90 time.Duration `json:"p90_ns"`
+	P99 time.Duration `json:"p99_ns"`
+	Max time.Duration `json:"max_ns"`
+}
+
+func percentiles(ds []time.Duration) Percentiles {
+	return Percentiles{N: len(ds), P50: percentile(ds, 50), P90: percentile(ds, 90), P99: percentile(ds, 99), Max: percentile(ds, 100)}
+}
+
+func (p Percentiles) String() string {
+	if p.N == 0 {
+		return "n=0"
+	}
+	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  max %s  (n=%d)", fmtDur(p.P50), fmtDur(p.P90), fmtDur(p.P99), fmtDur(p.Max), p.N)
+}
+
+// LoadConfig drives a load run.
+type LoadConfig struct {
+	Calls, Concurrency int
+	WrongEvery         int           // every Nth caller gives a wrong SSN-4 (0 = none)
+	Pace               time.Duration // think time between a caller's turns
+	AuthMarker         *regexp.Regexp
+	TurnTimeout        time.Duration
+	Patients           []SyntheticPatient
+	Progress           func(done, errors int)
+}
+
+// RunLoad places cfg.Calls synthetic calls on target.
+func RunLoad(ctx context.Context, target *Target, cfg LoadConfig) LoadReport {
+	rep := LoadReport{Calls: cfg.Calls, Concurrency: cfg.Concurrency, Transport: target.Transport, Target: target.VoiceURL, Outcomes: map[string]int{}}
+	var mu sync.Mutex
+	var turnLat, authLat, toolLat []time.Duration
+	var done, errs atomic.Int64
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < cfg.Concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				p := cfg.Patients[i%len(cfg.Patients)]
+				wrong := cfg.WrongEvery > 0 && i%cfg.WrongEvery == cfg.WrongEvery-1
+				res := syntheticCall(ctx, target, p, wrong, cfg)
+				mu.Lock()
+				turnLat = append(turnLat, res.turns...)
+				if res.auth > 0 {
+					authLat = append(authLat, res.auth)
+				}
+				if res.tool > 0 {
+					toolLat = append(toolLat, res.tool)
+				}
+				rep.Turns += len(res.turns)
+				rep.Outcomes[res.outcome]++
+				if wrong {
+					rep.WrongOnPurpose++
+				}
+				if res.err != nil {
+					errs.Add(1)
+					if len(rep.ErrorSamples) < 5 {
+						rep.ErrorSamples = append(rep.ErrorSamples, res.err.Error())
+					}
+				}
+				mu.Unlock()
+				n := done.Add(1)
+				if cfg.Progress != nil {
+					cfg.Progress(int(n), int(errs.Load()))
+				}
+			}
+		}()
+	}
+feed:
+	for i := 0; i < cfg.Calls; i++ {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	rep.Elapsed = time.Since(start)
+	rep.Errors = int(errs.Load())
+	if s := rep.Elapsed.Seconds(); s > 0 {
+		rep.CallsPerSecond = float64(done.Load()) / s
+		rep.TurnsPerSecond = float64(rep.Turns) / s
+	}
+	rep.TurnLatency, rep.AuthLatency, rep.FirstToolResult = percentiles(turnLat), percentiles(authLat), percentiles(toolLat)
+	if target.Observer != nil {
+		for _, e := range target.Observer.ASEvents(start, time.Time{}) {
+			if e.TokenIssued {
+				rep.TokensIssued++
+			}
+		}
+		rep.ToolCalls = len(target.Observer.Tools(start, time.Time{}))
+	}
+	return rep
+}
+
+type callStats struct {
+	turns   []time.Duration
+	auth    time.Duration
+	tool    time.Duration
+	outcome string
+	err     error
+}
+
+// syntheticCall: answer, name (speech), DOB and SSN-4 (keypad), then
+// "appointments", then hang up.
+func syntheticCall(ctx context.Context, target *Target, p SyntheticPatient, wrong bool, cfg LoadConfig) (st callStats) {
+	phone := Dial(target, PhoneConfig{Caller: Caller{From: p.Phone, StirVerstat: "TN-Validation-Passed-A"}, Timeout: cfg.TurnTimeout})
+	defer phone.Close()
+	ssn := p.SSNLast4
+	if wrong {
+		ssn = fmt.Sprintf("%04d", (atoiOr(ssn, 0)+5000)%10000)
+	}
+	dob := strings.ReplaceAll(p.Birthdate, "-", "")
+	if len(dob) == 8 {
+		dob = dob[4:6] + dob[6:8] + dob[0:4] // MMDDYYYY
+	}
+	turns := []Turn{{Answer: true}, {Say: p.Name}, {Press: dob}, {Press: ssn}, {Say: "appointments"}}
+	st.outcome = "failed"
+	for i := range turns {
+		if i > 0 && cfg.Pace > 0 {
+			select {
+			case <-time.After(cfg.Pace):
+			case <-ctx.Done():
+				st.err = ctx.Err()
+				return st
+			}
+		}
+		rep, err := phone.Do(ctx, &turns[i])
+		if err != nil {
+			st.err = fmt.Errorf("turn %d (%s): %w", i, turns[i].Action(), err)
+			return st
+		}
+		if rep.Status >= 300 {
+			st.err = fmt.Errorf("turn %d (%s): HTTP %d", i, turns[i].Action(), rep.Status)
+			return st
+		}
+		if rep.FirstWords > 0 {
+			st.turns = append(st.turns, rep.FirstWords)
+		}
+		if rep.Transfer {
+			st.outcome = OutcomeTransferred
+			return st
+		}
+		if rep.Ended {
+			return st
+		}
+		switch i {
+		case 3:
+			if cfg.AuthMarker != nil && cfg.AuthMarker.MatchString(rep.Text) {
+				st.outcome, st.auth = OutcomeAuthenticated, rep.Complete
+			} else {
+				st.outcome = "not_authenticated"
+			}
+		case 4:
+			if st.outcome == OutcomeAuthenticated {
+				st.tool = rep.Complete
+			}
+		}
+	}
+	hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	phone.Do(hctx, &Turn{Hangup: true})
+	if st.outcome != OutcomeAuthenticated {
+		st.outcome = OutcomeHungUp
+	}
+	return st
+}
+
+func atoiOr(s string, def int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return def
+	}
+	return n
+}
+
+// processRSS reads VmRSS and VmHWM of pid from /proc.
+func processRSS(pid int) (string, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "", err
+	}
+	var parts []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") || strings.HasPrefix(line, "VmHWM:") {
+			parts = append(parts, strings.Join(strings.Fields(line), " "))
+		}
+	}
+	return strings.Join(parts, ", "), nil
+}
+
+// LoadMain implements `voiceauth load --calls N --concurrency C --transport relay|webhook`.
+func LoadMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var tf targetFlags
+	tf.register(fs)
+	calls := fs.Int("calls", 100, "calls to place")
+	conc := fs.Int("concurrency", 10, "calls in flight at once")
+	wrongEvery := fs.Int("wrong-every", 20, "every Nth caller gives a wrong SSN-4 on purpose (0 = none)")
+	pace := fs.Duration("pace", 0, "think time between a caller's turns (e.g. 1s)")
+	pid := fs.Int("pid", 0, "pid of the target process, for its RSS (with --target)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	marker := fs.String("auth-marker", `appointment|medication|refill|menu|help you`, "regexp: agent words that mean the caller reached the authenticated menu")
+	timeout := fs.Duration("turn-timeout", 10*time.Second, "longest wait for the agent in one turn")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return 2
+	}
+	if *calls <= 0 || *conc <= 0 {
+		fmt.Fprintln(stderr, "--calls and --concurrency must be > 0")
+		return 2
+	}
+	re, err := regexp.Compile("(?i)" + *marker)
+	if err != nil {
+		fmt.Fprintf(stderr, "--auth-marker: %v\n", err)
+		return 2
+	}
+	if generatePatients == nil {
+		fmt.Fprintln(stderr, "load: the synthetic patient generator (authserver) is not compiled in")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	var target *Target
+	if tf.target != "" {
+		if target, err = tf.remote(); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
+	} else {
+		tr := tf.transport
+		if tr == "" {
+			tr = TransportWebhook
+		}
+		t, stopStack, err := StartEmbedded(ctx, nil, tr)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			stopStack(cctx)
+		}()
+		target = t
+	}
+	n := *calls
+	if n > 10000 {
+		n = 10000
+	}
+	cfg := LoadConfig{Calls: *calls, Concurrency: *conc, WrongEvery: *wrongEvery, Pace: *pace, AuthMarker: re,
+		TurnTimeout: *timeout, Patients: generatePatients(n)}
+	tty := isTerminal(stderr)
+	var pmu sync.Mutex
+	var lastPrint time.Time
+	cfg.Progress = func(done, errs int) {
+		pmu.Lock()
+		defer pmu.Unlock()
+		every := 500 * time.Millisecond
+		if !tty {
+			every = 2 * time.Second
+		}
+		if done != cfg.Calls && time.Since(lastPrint) < every {
+			return
+		}
+		lastPrint = time.Now()
+		if tty {
+			fmt.Fprintf(stderr, "\r%d/%d calls, %d errors\033[K", done, cfg.Calls, errs)
+		} else {
+			fmt.Fprintf(stderr, "%d/%d calls, %d errors\n", done, cfg.Calls, errs)
+		}
+	}
+	rep := RunLoad(ctx, target, cfg)
+	if tty {
+		fmt.Fprint(stderr, "\r\033[K")
+	}
+	switch {
+	case *pid > 0:
+		if rss, err := processRSS(*pid); err == nil {
+			rep.RSS = fmt.Sprintf("target process %d: %s", *pid, rss)
+		} else {
+			rep.RSS = fmt.Sprintf("target process %d: %v", *pid, err)
+		}
+	case tf.target == "":
+		rss, _ := processRSS(os.Getpid())
+		rep.RSS = "in-process (stack + load generator together, not the server alone): " + rss
+	default:
+		rep.RSS = "unknown (pass --pid of the target process)"
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	} else {
+		writeLoad(stdout, rep)
+	}
+	if rep.Errors > 0 || ctx.Err() != nil {
+		return 1
+	}
+	return 0
+}
+
+func writeLoad(w io.Writer, r LoadReport) {
+	fmt.Fprintf(w, "target          %s (%s)\n", r.Target, r.Transport)
+	fmt.Fprintf(w, "calls           %d at concurrency %d in %s (%d wrong on purpose)\n", r.Calls, r.Concurrency, r.Elapsed.Round(time.Millisecond), r.WrongOnPurpose)
+	fmt.Fprintf(w, "throughput      %.1f calls/s, %.1f turns/s\n", r.CallsPerSecond, r.TurnsPerSecond)
+	fmt.Fprintf(w, "turn latency    %s\n", r.TurnLatency)
+	fmt.Fprintf(w, "full auth       %s\n", r.AuthLatency)
+	fmt.Fprintf(w, "first tool      %s\n", r.FirstToolResult)
+	fmt.Fprintf(w, "outcomes        %v\n", r.Outcomes)
+	if r.TokensIssued+r.ToolCalls > 0 {
+		fmt.Fprintf(w, "observed        %d tokens issued at the AS, %d MCP tool calls\n", r.TokensIssued, r.ToolCalls)
+	}
+	fmt.Fprintf(w, "errors          %d\n", r.Errors)
+	for _, e := range r.ErrorSamples {
+		fmt.Fprintf(w, "                %s\n", e)
+	}
+	fmt.Fprintf(w, "rss             %s\n", r.RSS)
+}

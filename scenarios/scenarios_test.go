@@ -1,0 +1,87 @@
+//go:build voiceauth_app
+
+package scenarios
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestScenarios runs every shipped scenario against the embedded stack, under
+// each transport it names: a fresh stack (temp data dir, ephemeral ports) per
+// run, or one shared stack per transport for scenarios marked shared: true.
+func TestScenarios(t *testing.T) {
+	scs, err := Load(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !EmbeddedAvailable() {
+		t.Fatal(ErrNoEmbedded)
+	}
+	ctx := context.Background()
+	var (
+		mu     sync.Mutex
+		shared = map[string]*Target{}
+		errs   = map[string]error{}
+	)
+	sharedStack := func(tr string) (*Target, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if s, ok := shared[tr]; ok {
+			return s, nil
+		}
+		if err, ok := errs[tr]; ok {
+			return nil, err
+		}
+		s, stop, err := StartEmbedded(ctx, nil, tr)
+		if err != nil {
+			errs[tr] = err
+			return nil, err
+		}
+		t.Cleanup(func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			stop(cctx)
+		})
+		shared[tr] = s
+		return s, nil
+	}
+	sem := make(chan struct{}, 4) // 2 cores: at most 4 stacks at once
+	for _, sc := range scs {
+		for _, tr := range sc.Transports() {
+			t.Run(sc.Name+"/"+tr, func(t *testing.T) {
+				if sc.HasTag("pending") {
+					t.Skipf("pending (%s): %s", sc.File, sc.Missing)
+				}
+				t.Parallel()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				var r Result
+				if sc.Shared {
+					target, err := sharedStack(tr)
+					if err != nil {
+						t.Fatal(err)
+					}
+					r = Run(ctx, sc, target, 10*time.Second)
+				} else {
+					r = RunEmbedded(ctx, sc, tr, 10*time.Second)
+				}
+				if r.Skipped {
+					t.Fatalf("skipped unexpectedly: %s", r.SkipReason)
+				}
+				if !r.Passed {
+					var heard strings.Builder
+					for _, c := range r.Calls {
+						for _, tu := range c.Turns {
+							heard.WriteString("\n    " + c.Name + " " + tu.Input + " → " + tu.Heard)
+						}
+					}
+					t.Fatalf("%s\n  %s\n  transcript:%s", sc.File, strings.Join(r.Failures, "\n  "), heard.String())
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,312 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gowebpki/jcs"
+)
+
+// AuditCheckpoint is the Type of the record PurgeAudit appends. Its Detail
+// names the last purged record (purged_through_seq, purged_through_hash),
+// which is what lets VerifyAudit tell a purge from a deleted prefix.
+const AuditCheckpoint = "audit.checkpoint"
+
+// auditCanon is the hashed form of a record: every field but the hashes.
+type auditCanon struct {
+	Seq     int64             `json:"seq"`
+	Time    string            `json:"time"`
+	Type    string            `json:"type"`
+	Actor   string            `json:"actor"`
+	Subject string            `json:"subject"`
+	Number  string            `json:"number"`
+	CallRef string            `json:"call_ref"`
+	Outcome string            `json:"outcome"`
+	Detail  map[string]string `json:"detail"`
+}
+
+// auditHash is SHA-256(prev_hash || JCS(record)). JCS (RFC 8785) makes the
+// encoding canonical, so any reader can recompute it.
+func auditHash(prev []byte, e *AuditEvent) ([]byte, error) {
+	d := e.Detail
+	if d == nil {
+		d = map[string]string{}
+	}
+	raw, err := json.Marshal(auditCanon{
+		Seq: e.Seq, Time: e.Time.UTC().Format(time.RFC3339Nano), Type: e.Type, Actor: e.Actor,
+		Subject: e.Subject, Number: e.Number, CallRef: e.CallRef, Outcome: e.Outcome, Detail: d,
+	})
+	if err != nil {
+		return nil, err
+	}
+	canon, err := jcs.Transform(raw)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	h.Write(prev)
+	h.Write(canon)
+	return h.Sum(nil), nil
+}
+
+func (s *sqlStore) AppendAudit(ctx context.Context, e *AuditEvent) error {
+	if e == nil || e.Type == "" {
+		return errors.New("session: audit event type is empty")
+	}
+	var out AuditEvent
+	err := s.be.tx(ctx, func(x execer) error {
+		var err error
+		out, err = s.appendAudit(ctx, x, *e)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("session: append audit: %w", err)
+	}
+	*e = out
+	return nil
+}
+
+// appendAudit chains e onto the head inside the caller's transaction. The
+// head row is read with a lock (FOR UPDATE on PostgreSQL; SQLite's write
+// transaction is exclusive), so concurrent appenders queue up.
+func (s *sqlStore) appendAudit(ctx context.Context, x execer, e AuditEvent) (AuditEvent, error) {
+	var (
+		headSeq  int64
+		headHash []byte
+	)
+	if err := x.queryRow(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1"+s.be.lockRow()).Scan(&headSeq, &headHash); err != nil {
+		return e, err
+	}
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	e.Time = e.Time.UTC().Truncate(time.Microsecond)
+	e.Seq = headSeq + 1
+	e.PrevHash = headHash
+	var err error
+	if e.Hash, err = auditHash(e.PrevHash, &e); err != nil {
+		return e, err
+	}
+	detail := e.Detail
+	if detail == nil {
+		detail = map[string]string{}
+	}
+	dj, err := json.Marshal(detail)
+	if err != nil {
+		return e, err
+	}
+	if _, err := x.exec(ctx,
+		"INSERT INTO audit_log (seq, at, type, actor, subject, number, call_ref, outcome, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		e.Seq, micros(e.Time), e.Type, e.Actor, e.Subject, e.Number, e.CallRef, e.Outcome, string(dj), e.PrevHash, e.Hash); err != nil {
+		return e, err
+	}
+	if _, err := x.exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", e.Seq, e.Hash); err != nil {
+		return e, err
+	}
+	return e, nil
+}
+
+const auditColumns = "seq, at, type, actor, subject, number, call_ref, outcome, detail, prev_hash, hash"
+
+func scanAudit(rows rowIter) (AuditEvent, error) {
+	var (
+		e      AuditEvent
+		at     int64
+		detail string
+	)
+	if err := rows.Scan(&e.Seq, &at, &e.Type, &e.Actor, &e.Subject, &e.Number, &e.CallRef, &e.Outcome, &detail, &e.PrevHash, &e.Hash); err != nil {
+		return e, err
+	}
+	e.Time = fromMicros(at)
+	if detail != "" && detail != "{}" {
+		if err := json.Unmarshal([]byte(detail), &e.Detail); err != nil {
+			// Keep the record: VerifyAudit reports it as modified.
+			e.Detail = map[string]string{"_undecodable": detail}
+		}
+	}
+	return e, nil
+}
+
+func (s *sqlStore) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Subject != "" {
+		where, args = append(where, "subject = ?"), append(args, f.Subject)
+	}
+	if f.Type != "" {
+		where, args = append(where, "type = ?"), append(args, f.Type)
+	}
+	if !f.From.IsZero() {
+		where, args = append(where, "at >= ?"), append(args, micros(f.From))
+	}
+	if !f.To.IsZero() {
+		where, args = append(where, "at < ?"), append(args, micros(f.To))
+	}
+	q := "SELECT " + auditColumns + " FROM audit_log"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY seq"
+	if f.Limit > 0 {
+		q += " LIMIT " + strconv.Itoa(f.Limit)
+	}
+	rows, err := s.be.reader().query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("session: list audit: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditEvent
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return nil, fmt.Errorf("session: list audit: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("session: list audit: %w", err)
+	}
+	return out, nil
+}
+
+// VerifyAudit walks the whole chain in order. It detects a modified record
+// (hash mismatch), a deleted record (sequence gap / prev_hash mismatch), a
+// deleted tail (the head row is ahead of the last record) and a deleted
+// prefix that no checkpoint accounts for.
+func (s *sqlStore) VerifyAudit(ctx context.Context) (AuditReport, error) {
+	var (
+		rep       AuditReport
+		headSeq   int64
+		headHash  []byte
+		first     *AuditEvent
+		prev      *AuditEvent
+		explained = map[string]bool{} // "seq:hexhash" of purged tails named by checkpoints
+	)
+	fail := func(seq int64, problem string) {
+		if rep.Problem == "" {
+			rep.FirstBad, rep.Problem = seq, problem
+		}
+	}
+	// Read head and records in one snapshot so a concurrent append does not
+	// look like a deleted tail.
+	err := s.be.snapshot(ctx, func(x execer) error {
+		if err := x.queryRow(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&headSeq, &headHash); err != nil {
+			return err
+		}
+		rows, err := x.query(ctx, "SELECT "+auditColumns+" FROM audit_log WHERE seq <= ? ORDER BY seq", headSeq)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanAudit(rows)
+			if err != nil {
+				return err
+			}
+			rep.Records++
+			if e.Type == AuditCheckpoint {
+				rep.Checkpoints++
+				explained[e.Detail["purged_through_seq"]+":"+e.Detail["purged_through_hash"]] = true
+			}
+			want, err := auditHash(e.PrevHash, &e)
+			if err != nil {
+				return err
+			}
+			switch {
+			case prev == nil:
+				ec := e
+				first = &ec
+			case e.Seq != prev.Seq+1:
+				fail(prev.Seq+1, fmt.Sprintf("records %d..%d are missing", prev.Seq+1, e.Seq-1))
+			case !bytes.Equal(e.PrevHash, prev.Hash):
+				fail(e.Seq, fmt.Sprintf("record %d does not chain to record %d", e.Seq, prev.Seq))
+			}
+			if !bytes.Equal(want, e.Hash) {
+				fail(e.Seq, fmt.Sprintf("record %d was modified", e.Seq))
+			}
+			ec := e
+			prev = &ec
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return rep, fmt.Errorf("session: verify audit: %w", err)
+	}
+	if first != nil && first.Seq != 1 {
+		if !explained[strconv.FormatInt(first.Seq-1, 10)+":"+hex.EncodeToString(first.PrevHash)] {
+			fail(first.Seq, fmt.Sprintf("records before %d are missing and no checkpoint accounts for them", first.Seq))
+		}
+	} else if first != nil && len(first.PrevHash) != 0 {
+		fail(first.Seq, "record 1 does not start the chain")
+	}
+	switch {
+	case prev == nil && headSeq > 0:
+		fail(1, fmt.Sprintf("all %d records are missing", headSeq))
+	case prev != nil && prev.Seq != headSeq:
+		fail(prev.Seq+1, fmt.Sprintf("records %d..%d at the end are missing", prev.Seq+1, headSeq))
+	case prev != nil && !bytes.Equal(prev.Hash, headHash):
+		fail(prev.Seq, fmt.Sprintf("record %d does not match the chain head", prev.Seq))
+	}
+	return rep, nil
+}
+
+// PurgeAudit deletes the oldest records — the longest prefix of the chain
+// older than before — and appends a checkpoint naming the last one purged.
+// Records are only ever removed as a prefix, so the chain stays verifiable.
+func (s *sqlStore) PurgeAudit(ctx context.Context, before time.Time) (int, error) {
+	var purged int64
+	err := s.be.tx(ctx, func(x execer) error {
+		// Lock the head first: appends wait for the purge.
+		var headSeq int64
+		var headHash []byte
+		if err := x.queryRow(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1"+s.be.lockRow()).Scan(&headSeq, &headHash); err != nil {
+			return err
+		}
+		var firstKept int64
+		if err := x.queryRow(ctx, "SELECT COALESCE(MIN(seq), 0) FROM audit_log WHERE at >= ?", micros(before)).Scan(&firstKept); err != nil {
+			return err
+		}
+		limit := firstKept - 1
+		if firstKept == 0 {
+			limit = headSeq
+		}
+		var lastSeq int64
+		var lastHash []byte
+		err := x.queryRow(ctx, "SELECT seq, hash FROM audit_log WHERE seq <= ? ORDER BY seq DESC LIMIT 1", limit).Scan(&lastSeq, &lastHash)
+		if errors.Is(err, ErrNotFound) {
+			return nil // nothing old enough
+		}
+		if err != nil {
+			return err
+		}
+		if purged, err = x.exec(ctx, "DELETE FROM audit_log WHERE seq <= ?", lastSeq); err != nil {
+			return err
+		}
+		_, err = s.appendAudit(ctx, x, AuditEvent{
+			Type:    AuditCheckpoint,
+			Actor:   "session",
+			Outcome: "purged",
+			Detail: map[string]string{
+				"purged_through_seq":  strconv.FormatInt(lastSeq, 10),
+				"purged_through_hash": hex.EncodeToString(lastHash),
+				"purged_records":      strconv.FormatInt(purged, 10),
+				"purged_before":       before.UTC().Format(time.RFC3339),
+			},
+		})
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("session: purge audit: %w", err)
+	}
+	return int(purged), nil
+}
