@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Start (or reuse) a throwaway PostgreSQL cluster for the session store tests
+# (fsync=off: it holds nothing worth keeping, and CI is faster for it)
 # and print its DSN as the last line of stdout. Run as root. Idempotent: a
 # cluster started by an earlier call is reused.
 #

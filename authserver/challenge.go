@@ -681,6 +681,12 @@ func (s *Server) identityFailure(ctx context.Context, id string, now time.Time) 
 	if err := s.cfg.Store.AddEvent(ctx, ev, now); err != nil {
 		return err
 	}
+	// Cheapest count first: the 15-min and 24-h counts can only be smaller
+	// than the 30-day one, so most failures stop after one query.
+	n30, err := s.cfg.Store.CountEvents(ctx, ev, now.Add(-30*24*time.Hour))
+	if err != nil || n30 < min(s.pol.IdentityFailures, s.pol.IdentityCap24h, s.pol.IdentityCap30d) {
+		return err
+	}
 	rec, l, err := s.getLock(ctx, kindIdentity, key)
 	if err != nil {
 		return err
@@ -697,10 +703,6 @@ func (s *Server) identityFailure(ctx context.Context, id string, now time.Time) 
 	if err != nil {
 		return err
 	}
-	n30, err := s.cfg.Store.CountEvents(ctx, ev, now.Add(-30*24*time.Hour))
-	if err != nil {
-		return err
-	}
 	var until time.Time
 	level := l.Level
 	switch {
@@ -714,8 +716,8 @@ func (s *Server) identityFailure(ctx context.Context, id string, now time.Time) 
 	default:
 		return nil
 	}
-	if until.Before(l.Until) {
-		until = l.Until
+	if !until.After(l.Until) {
+		return nil // already locked at least that long
 	}
 	s.audit(ctx, "kba.locked", "authserver", id, "", "", "locked", map[string]string{"until": until.UTC().Format(time.RFC3339)})
 	return s.putLock(ctx, rec, kindIdentity, key, lockData{Level: level, Until: until}, 24*time.Hour)
@@ -733,17 +735,19 @@ func (s *Server) numberFailure(ctx context.Context, number string, now time.Time
 	if err := s.cfg.Store.AddEvent(ctx, ev, now); err != nil {
 		return err
 	}
+	n, err := s.cfg.Store.CountEvents(ctx, ev, now.Add(-s.pol.NumberWindow))
+	if err != nil || n < s.pol.NumberFailures {
+		return err
+	}
 	rec, l, err := s.getLock(ctx, kindNumber, key)
 	if err != nil {
 		return err
 	}
-	since := now.Add(-s.pol.NumberWindow)
-	if l.Until.After(since) {
-		since = l.Until
-	}
-	n, err := s.cfg.Store.CountEvents(ctx, ev, since)
-	if err != nil || n < s.pol.NumberFailures {
-		return err
+	if l.Until.After(now.Add(-s.pol.NumberWindow)) {
+		// Failures before the end of the last block (or an operator clear) do not count again.
+		if n, err = s.cfg.Store.CountEvents(ctx, ev, l.Until); err != nil || n < s.pol.NumberFailures {
+			return err
+		}
 	}
 	s.audit(ctx, "number.blocked", "authserver", "", number, "", "blocked", nil)
 	return s.putLock(ctx, rec, kindNumber, key, lockData{Until: now.Add(s.pol.NumberBlock)}, 0)

@@ -375,7 +375,7 @@ func TestRealAS_Exchange(t *testing.T) {
 	if isOAuth(err, challenge.ErrInvalidTarget) {
 		// The brief has the client send audience = AS issuer beside resource;
 		// this AS treats audience as a second target. Reported to the lead.
-		t.Skip("authserver rejects resource + audience=issuer with invalid_target (contract mismatch, see docs/perf/challenge.md report)")
+		t.Skip("authserver rejects resource + audience=issuer with invalid_target (contract mismatch between the challenge brief and authserver; reported to the lead)")
 	}
 	if err != nil {
 		t.Fatal(err)

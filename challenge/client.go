@@ -179,8 +179,9 @@ func (c *Client) once(ctx context.Context, method, u string, prep func(*resty.Re
 	return &response{status: resp.StatusCode(), header: resp.Header(), body: resp.Body()}, nil
 }
 
-// getMetadata GETs a metadata document, honouring one 503 + Retry-After
-// (bounded by the caller's deadline). GETs carry no secrets and are idempotent.
+// getMetadata GETs a metadata document, retrying at most twice on 503 with a
+// Retry-After of ≤ 5 s that fits in the caller's deadline. GETs carry no
+// secrets and are idempotent; no POST is ever retried this way.
 func (c *Client) getMetadata(ctx context.Context, op, u string) (*response, error) {
 	const maxRetryAfter = 5 * time.Second
 	for attempt := 0; ; attempt++ {
@@ -197,7 +198,7 @@ func (c *Client) getMetadata(ctx context.Context, op, u string) (*response, erro
 		if !ok || wait > maxRetryAfter {
 			return resp, nil
 		}
-		if dl, has := ctx.Deadline(); has && c.now().Add(wait).After(dl) {
+		if dl, has := ctx.Deadline(); has && time.Until(dl) < wait {
 			return resp, nil
 		}
 		if err := c.sleep(ctx, wait); err != nil {

@@ -346,10 +346,10 @@ func canonicalURL(s string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: invalid URL", ErrResourceMismatch)
 	}
-	if (u.Scheme != "https" && u.Scheme != "http" && !strings.EqualFold(u.Scheme, "https") && !strings.EqualFold(u.Scheme, "http")) || u.Host == "" || u.Fragment != "" || u.User != nil {
+	scheme := strings.ToLower(u.Scheme) // url.Parse already lower-cases; be explicit
+	if (scheme != "https" && scheme != "http") || u.Host == "" || u.Fragment != "" || u.User != nil {
 		return "", fmt.Errorf("%w: not an absolute http(s) URL without fragment", ErrResourceMismatch)
 	}
-	scheme := strings.ToLower(u.Scheme)
 	host := strings.ToLower(u.Hostname())
 	port := u.Port()
 	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {

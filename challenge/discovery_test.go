@@ -282,3 +282,39 @@ func TestCanonicalResourceCompare(t *testing.T) {
 		}
 	}
 }
+
+// A Retry-After that does not fit the caller's budget is not waited for.
+func TestDiscover503RetryAfterBeyondDeadline(t *testing.T) {
+	as := newFakeAS(t)
+	as.MetaHook = func(w http.ResponseWriter, _ *http.Request) bool {
+		w.Header().Set("Retry-After", "3")
+		w.WriteHeader(503)
+		return true
+	}
+	mcp := newFakeMCP(t, as.Issuer)
+	c := newTestClient(t, nil)
+	slept := false
+	c.sleep = func(context.Context, time.Duration) error { slept = true; return nil }
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := c.Discover(ctx, mcp.URL); !errors.Is(err, ErrUnexpectedStatus) {
+		t.Fatalf("err %v", err)
+	}
+	if slept {
+		t.Fatal("waited past the caller's deadline")
+	}
+	// With room in the budget it waits (through the injectable sleep) and retries twice at most.
+	slept = false
+	if _, err := c.Discover(context.Background(), mcp.URL); !errors.Is(err, ErrUnexpectedStatus) || !slept {
+		t.Fatalf("err %v slept %v", err, slept)
+	}
+	n := 0
+	for _, r := range as.requests() {
+		if r.Path == "/.well-known/oauth-authorization-server" {
+			n++
+		}
+	}
+	if n != 1+3 {
+		t.Fatalf("metadata GETs %d, want 1 + 3", n)
+	}
+}

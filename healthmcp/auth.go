@@ -3,9 +3,7 @@ package healthmcp
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +16,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/voiceauth/voiceauth/session"
 )
 
 // Scopes and ACR values (shared facts).
@@ -140,8 +140,50 @@ func (j *jwks) fetch(ctx context.Context) error {
 	return nil
 }
 
+// tokenCache remembers verified tokens by SHA-256 so that the several HTTP
+// requests of one MCP session pay for one ES256 verification. Expiry is
+// re-checked on every hit; the cache is dropped whole when full.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]*grant
+}
+
+const tokenCacheMax = 10000
+
+func (c *tokenCache) get(k [32]byte, now time.Time) *grant {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.m[k]
+	if g != nil && !now.Before(g.Expiry.Add(30*time.Second)) {
+		delete(c.m, k)
+		return nil
+	}
+	return g
+}
+
+func (c *tokenCache) put(k [32]byte, g *grant) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= tokenCacheMax {
+		c.m = map[[32]byte]*grant{}
+	}
+	c.m[k] = g
+}
+
 // verifyToken checks signature (ES256 only), typ at+jwt, iss, aud, exp, sub.
 func (s *Server) verifyToken(ctx context.Context, raw string) (*grant, error) {
+	k := sha256.Sum256([]byte(raw))
+	if g := s.tokens.get(k, s.now()); g != nil {
+		return g, nil
+	}
+	g, err := s.verifyTokenSlow(ctx, raw)
+	if err == nil {
+		s.tokens.put(k, g)
+	}
+	return g, err
+}
+
+func (s *Server) verifyTokenSlow(ctx context.Context, raw string) (*grant, error) {
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil || len(tok.Headers) != 1 {
 		return nil, errInvalidToken
@@ -308,15 +350,7 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, g *grant, m *rpcPe
 	if m != nil {
 		tool = m.Params.Name
 	}
-	subject := pseudonym(s.cfg.LogKey, "patient", g.Subject)
+	subject := session.Pseudonym(s.cfg.LogKey, "patient", g.Subject)
 	s.log.Info("mcp request denied", "subject", subject, "tool", tool, "reason", d.reason, "status", d.status)
 	s.audit(r.Context(), subject, tool, d.reason)
-}
-
-// pseudonym matches session.Pseudonym: "kind:" + hex of the first 8 bytes of
-// HMAC-SHA256(key, kind|value).
-func pseudonym(key []byte, kind, value string) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(kind + "|" + value))
-	return kind + ":" + hex.EncodeToString(m.Sum(nil)[:8])
 }

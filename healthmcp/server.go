@@ -49,6 +49,7 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	jwks   *jwks
+	tokens tokenCache
 	prmURL string
 	mcp    *mcp.Server
 	id     *mcpclient.IdentityServer
@@ -58,8 +59,8 @@ type Server struct {
 // New validates cfg, signs the tools and builds the handler.
 func New(cfg Config) (*Server, error) {
 	u, err := url.Parse(cfg.Resource)
-	if err != nil || u.Scheme == "" || u.Host == "" || u.Fragment != "" {
-		return nil, fmt.Errorf("healthmcp: Resource must be an absolute URL without fragment")
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Fragment != "" || u.RawQuery != "" || len(u.Path) < 2 {
+		return nil, fmt.Errorf("healthmcp: Resource must be an absolute URL with a path and no query or fragment")
 	}
 	if cfg.Issuer == "" || cfg.JWKSURL == "" {
 		return nil, errors.New("healthmcp: Issuer and JWKSURL are required")
@@ -109,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle(u.Path, s.authorize(bind(streamable)))
-	mux.Handle("GET "+strings.TrimPrefix(s.prmURL, u.Scheme+"://"+u.Host), auth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
+	mux.Handle(strings.TrimPrefix(s.prmURL, u.Scheme+"://"+u.Host), auth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
 		Resource:               cfg.Resource,
 		AuthorizationServers:   []string{cfg.Issuer},
 		ScopesSupported:        []string{ScopeAppointments, ScopeMedications, ScopeRefill},
@@ -144,7 +145,7 @@ func (s *Server) audit(ctx context.Context, subject, tool, reason string) {
 
 type toolDef struct {
 	tool *mcp.Tool
-	run  func(ctx context.Context, rec Record, args map[string]json.RawMessage) (any, string, error)
+	run  func(rec Record, args map[string]json.RawMessage, now time.Time) (any, string, error)
 }
 
 // errTool is a tool-level failure: shown to the agent as isError, non-PHI text.
@@ -187,7 +188,7 @@ func tools() []toolDef {
 				Description: "List the authenticated caller's upcoming appointments.",
 				InputSchema: objectSchema(map[string]any{}), OutputSchema: apptSchema,
 				Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true, DestructiveHint: &f, IdempotentHint: true, OpenWorldHint: &f}},
-			run: func(_ context.Context, rec Record, _ map[string]json.RawMessage) (any, string, error) {
+			run: func(rec Record, _ map[string]json.RawMessage, _ time.Time) (any, string, error) {
 				return map[string]any{"appointments": nonNil(rec.Appointments)},
 					fmt.Sprintf("%d upcoming appointments", len(rec.Appointments)), nil
 			},
@@ -197,18 +198,18 @@ func tools() []toolDef {
 				Description: "List the authenticated caller's current medications and whether each can be refilled.",
 				InputSchema: objectSchema(map[string]any{}), OutputSchema: medSchema,
 				Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true, DestructiveHint: &f, IdempotentHint: true, OpenWorldHint: &f}},
-			run: func(_ context.Context, rec Record, _ map[string]json.RawMessage) (any, string, error) {
+			run: func(rec Record, _ map[string]json.RawMessage, _ time.Time) (any, string, error) {
 				return map[string]any{"medications": nonNil(rec.Medications)},
 					fmt.Sprintf("%d medications", len(rec.Medications)), nil
 			},
 		},
 		{
 			tool: &mcp.Tool{Name: "request_refill", Title: "Request a refill",
-				Description: "Request a refill of one of the authenticated caller's medications.",
-				InputSchema: objectSchema(map[string]any{"medication_id": map[string]any{"type": "string", "maxLength": 64}}, "medication_id"),
+				Description:  "Request a refill of one of the authenticated caller's medications.",
+				InputSchema:  objectSchema(map[string]any{"medication_id": map[string]any{"type": "string", "maxLength": 64}}, "medication_id"),
 				OutputSchema: refillOut,
 				Annotations:  &mcp.ToolAnnotations{ReadOnlyHint: false, DestructiveHint: &f, IdempotentHint: false, OpenWorldHint: &t}},
-			run: nil, // set in toolHandler (needs the clock)
+			run: refill,
 		},
 	}
 }
@@ -221,7 +222,7 @@ func nonNil[T any](s []T) []T {
 }
 
 // refill is request_refill; it does not change the record (demo data is read-only).
-func (s *Server) refill(rec Record, args map[string]json.RawMessage) (any, string, error) {
+func refill(rec Record, args map[string]json.RawMessage, now time.Time) (any, string, error) {
 	var id string
 	if err := json.Unmarshal(args["medication_id"], &id); err != nil || id == "" {
 		return nil, "", errTool("medication_id is required")
@@ -233,14 +234,14 @@ func (s *Server) refill(rec Record, args map[string]json.RawMessage) (any, strin
 		if !m.Refillable || m.RefillsLeft <= 0 {
 			return nil, "", errTool("not refillable")
 		}
-		ready := s.now().In(time.UTC).AddDate(0, 0, 2).Format(time.DateOnly)
+		ready := now.UTC().AddDate(0, 0, 2).Format(time.DateOnly)
 		return map[string]any{"status": "requested", "medication": m.Name, "ready_on": ready}, "refill requested", nil
 	}
 	return nil, "", errTool("medication not found")
 }
 
 // toolHandler adapts a tool body: the patient is the token's sub, never an argument.
-func (s *Server) toolHandler(run func(context.Context, Record, map[string]json.RawMessage) (any, string, error)) mcp.ToolHandler {
+func (s *Server) toolHandler(run func(Record, map[string]json.RawMessage, time.Time) (any, string, error)) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		ti := req.Extra.TokenInfo
 		if ti == nil || ti.UserID == "" {
@@ -256,16 +257,7 @@ func (s *Server) toolHandler(run func(context.Context, Record, map[string]json.R
 		if !ok {
 			return errResult("no record"), nil
 		}
-		var (
-			out  any
-			text string
-			err  error
-		)
-		if run == nil && req.Params.Name == "request_refill" {
-			out, text, err = s.refill(rec, args)
-		} else {
-			out, text, err = run(ctx, rec, args)
-		}
+		out, text, err := run(rec, args, s.now())
 		if err != nil {
 			var te errTool
 			if errors.As(err, &te) {

@@ -38,7 +38,7 @@ func (v twimlVerb) attr(name string) string {
 	return ""
 }
 
-func parseTwiML(t *testing.T, resp *http.Response) twimlDoc {
+func parseTwiML(t testing.TB, resp *http.Response) twimlDoc {
 	t.Helper()
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -222,7 +222,7 @@ var conversations = []conversation{
 	}, outcome: OutcomeAuthenticated},
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	for i := 0; i < 2000; i++ {
 		if cond() {

@@ -269,7 +269,7 @@ func (s *syncBuffer) String() string {
 
 // fixture is one voice service on loopback with a real SQLite store.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *Server
 	http  *httptest.Server
 	store session.Store
@@ -307,7 +307,7 @@ func openStore(t testing.TB) session.Store {
 	return st
 }
 
-func newFixture(t *testing.T, frontend string, tweak func(*Config)) *fixture {
+func newFixture(t testing.TB, frontend string, tweak func(*Config)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, store: openStore(t), be: newFakeBackend(), logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
 	mux := http.NewServeMux()

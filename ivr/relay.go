@@ -159,6 +159,7 @@ type relayEvent struct {
 	at      time.Time
 	jobID   int
 	payload string
+	run     *driveRun
 }
 
 // relayCall is one ConversationRelay session: a reader, a writer, and the
@@ -179,28 +180,38 @@ type relayCall struct {
 	digitStop func() bool
 	holdGen   int
 	lang      spoken.Lang // language Twilio is speaking and transcribing
+
+	// The call goroutine's copy of the stored call. A turn writes it back with
+	// one compare-and-swap; anyone else's write (a job, a status callback)
+	// makes that fail and the turn re-reads. Never read without re-checking.
+	call      *session.Call
+	st        *State
 	ended     bool
 	closeOnce sync.Once
 }
 
 func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
-	select {
-	case <-s.closing:
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		return
-	default:
-	}
 	if !s.validSignature(s.relayURL(), map[string]string{}, r.Header.Get("X-Twilio-Signature")) {
 		s.m.rejected.WithLabelValues("signature").Inc()
 		s.log.Warn("relay signature")
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
-	ws, err := upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return // Upgrade wrote the error
+	// Count the session before upgrading, under the lock Shutdown takes, so
+	// Shutdown never waits on a group that is still growing.
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
 	}
 	s.relays.Add(1)
+	s.mu.Unlock()
+	ws, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.relays.Done()
+		return // Upgrade wrote the error
+	}
 	s.m.relayConns.Inc()
 	c := &relayCall{s: s, ws: ws, events: make(chan relayEvent, 16), out: make(chan relayOut, 64), done: make(chan struct{})}
 	go c.write()
@@ -289,6 +300,51 @@ func (c *relayCall) write() {
 	}
 }
 
+// current returns the call's state, from the cache when it is valid.
+func (c *relayCall) current() (*State, error) {
+	if c.st != nil {
+		return c.st, nil
+	}
+	call, st, err := c.s.load(c.s.base, c.sid)
+	if err != nil {
+		return nil, err
+	}
+	c.call, c.st = call, st
+	return st, nil
+}
+
+// invalidate drops the cache after another goroutine wrote the call.
+func (c *relayCall) invalidate() { c.call, c.st = nil, nil }
+
+// apply runs fn on the cached state and writes it with the cached version;
+// on a conflict (someone else wrote) it falls back to Server.update.
+func (c *relayCall) apply(fn func(*session.Call, *State) bool) (*State, error) {
+	if _, err := c.current(); err != nil {
+		return nil, err
+	}
+	before := *c.st
+	if !fn(c.call, c.st) {
+		return c.st, nil
+	}
+	raw, err := json.Marshal(c.st)
+	if err == nil {
+		c.call.State = raw
+		err = c.s.cfg.Store.UpdateCall(c.s.base, c.call)
+	}
+	if err == nil {
+		c.s.observe(c.sid, &before, c.st)
+		return c.st, nil
+	}
+	c.invalidate()
+	if !errors.Is(err, session.ErrConflict) {
+		return nil, err
+	}
+	if _, err := c.s.update(c.s.base, c.sid, fn); err != nil {
+		return nil, err
+	}
+	return c.current()
+}
+
 // flush waits (at most a second) until the writer has sent everything
 // queued before it.
 func (c *relayCall) flush() {
@@ -358,6 +414,10 @@ func (c *relayCall) loop() {
 				c.flushDigits(ev.at)
 			}
 		case "job_done":
+			c.invalidate()
+			if ev.run != nil && ev.run.st != nil {
+				c.call, c.st = ev.run.call, ev.run.st // what the driver last wrote
+			}
 			c.show(ev.at)
 		case "hold":
 			c.hold(ev)
@@ -417,7 +477,7 @@ func (c *relayCall) digit(d string, at time.Time) {
 		c.flushDigits(at)
 		return
 	}
-	_, st, err := c.s.load(c.s.base, c.sid)
+	st, err := c.current()
 	if err == nil && st.Out.Expect.NumDigits > 0 && c.digits.Len() >= st.Out.Expect.NumDigits {
 		c.flushDigits(at)
 		return
@@ -442,7 +502,7 @@ func (c *relayCall) input(in Input, at time.Time) {
 		return
 	}
 	applied := false
-	_, err := c.s.update(c.s.base, c.sid, func(cl *session.Call, st *State) bool {
+	_, err := c.apply(func(cl *session.Call, st *State) bool {
 		applied = !cl.Ended && c.s.eng.handle(st, in)
 		return applied
 	})
@@ -460,7 +520,7 @@ func (c *relayCall) input(in Input, at time.Time) {
 
 // show speaks the current state, or starts its pending job with a hold timer.
 func (c *relayCall) show(at time.Time) {
-	_, st, err := c.s.load(c.s.base, c.sid)
+	st, err := c.current()
 	if err != nil {
 		c.endWith(ReasonBackendDown)
 		return
@@ -468,17 +528,18 @@ func (c *relayCall) show(at time.Time) {
 	if st.Pending != nil {
 		c.holdGen++
 		gen, jobID := c.holdGen, st.Pending.ID
-		done := c.s.drive(c.sid)
+		run := c.s.startDrive(c.sid, c.call, c.st) // the driver owns the snapshot now
+		c.invalidate()
 		go func() {
 			t := time.NewTimer(c.s.cfg.HoldAfter)
 			defer t.Stop()
 			select {
-			case <-done:
-				c.post(relayEvent{kind: "job_done", at: at})
+			case <-run.done:
+				c.post(relayEvent{kind: "job_done", at: at, run: run})
 			case <-t.C:
 				c.post(relayEvent{kind: "hold", gen: gen, jobID: jobID, payload: prompts.Hold, at: at})
-				<-done
-				c.post(relayEvent{kind: "job_done", at: at})
+				<-run.done
+				c.post(relayEvent{kind: "job_done", at: at, run: run})
 			case <-c.done:
 			}
 		}()
@@ -506,7 +567,8 @@ func (c *relayCall) hold(ev relayEvent) {
 	if ev.gen != c.holdGen || c.ended {
 		return
 	}
-	_, st, err := c.s.load(c.s.base, c.sid)
+	c.invalidate()
+	st, err := c.current()
 	if err != nil || st.Pending == nil || st.Pending.ID != ev.jobID {
 		return
 	}
@@ -520,6 +582,7 @@ func (c *relayCall) hold(ev relayEvent) {
 // endWith transfers after a failure outside the dialog (store down).
 func (c *relayCall) endWith(reason string) {
 	if c.sid != "" {
+		c.invalidate()
 		if st, err := c.s.update(c.s.base, c.sid, func(_ *session.Call, st *State) bool {
 			if st.Out.End != "" {
 				return false

@@ -12,7 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-func dialRelay(t *testing.T, f *fixture, sig string) (*websocket.Conn, *http.Response, error) {
+func dialRelay(t testing.TB, f *fixture, sig string) (*websocket.Conn, *http.Response, error) {
 	t.Helper()
 	u := "ws" + strings.TrimPrefix(f.base, "http") + "/twilio/relay"
 	if sig == "" {
@@ -31,7 +31,7 @@ func TestRelayForgedUpgrade(t *testing.T) {
 	}
 }
 
-func readText(t *testing.T, ws *websocket.Conn) string {
+func readText(t testing.TB, ws *websocket.Conn) string {
 	t.Helper()
 	var b strings.Builder
 	for {
@@ -50,7 +50,7 @@ func readText(t *testing.T, ws *websocket.Conn) string {
 	}
 }
 
-func relaySetup(t *testing.T, f *fixture, sid string) *websocket.Conn {
+func relaySetup(t testing.TB, f *fixture, sid string) *websocket.Conn {
 	t.Helper()
 	ws, _, err := dialRelay(t, f, "")
 	if err != nil {
@@ -210,5 +210,21 @@ func TestRelayShutdown(t *testing.T) {
 	}
 	if _, resp, err := dialRelay(t, f, ""); err == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("upgrade after shutdown: %v", err)
+	}
+}
+
+// Choosing Spanish switches Twilio's TTS/STT language before the Spanish prompt.
+func TestRelayLanguageSwitch(t *testing.T) {
+	f := newFixture(t, FrontendRelay, nil)
+	ws := relaySetup(t, f, "CA00000000000000000000000000000015")
+	ws.WriteJSON(map[string]any{"type": "dtmf", "digit": "2"})
+	ws.WriteJSON(map[string]any{"type": "dtmf", "digit": "#"})
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var m relayOut
+	if err := ws.ReadJSON(&m); err != nil || m.Type != "language" || m.TTSLanguage != "es-US" || m.STTLanguage != "es-US" {
+		t.Fatalf("got %+v, %v", m, err)
+	}
+	if got := readText(t, ws); !strings.Contains(got, "nombre y apellido") {
+		t.Errorf("got %q", got)
 	}
 }

@@ -69,8 +69,9 @@ type Server struct {
 	interDigit time.Duration // relay keypad entry ends after this pause
 
 	mu       sync.Mutex
-	inflight map[string]chan struct{} // CallSid → closed when its jobs are done
+	inflight map[string]*driveRun // CallSid → its running job driver
 	relays   sync.WaitGroup
+	shutdown bool // guarded by mu; no new relay sessions once set
 	closing  chan struct{}
 	closeOne sync.Once
 	base     context.Context
@@ -123,7 +124,7 @@ func New(cfg Config) (*Server, error) {
 		log:        log,
 		now:        cfg.Now,
 		eng:        engine{now: cfg.Now},
-		inflight:   map[string]chan struct{}{},
+		inflight:   map[string]*driveRun{},
 		closing:    make(chan struct{}),
 		interDigit: 3 * time.Second,
 	}
@@ -170,6 +171,9 @@ func (s *Server) Handler() http.Handler {
 // Shutdown stops accepting relay turns, lets the current ones finish, then
 // cancels background work.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	s.mu.Unlock()
 	s.closeOne.Do(func() { close(s.closing) })
 	done := make(chan struct{})
 	go func() { s.relays.Wait(); close(done) }()
@@ -327,46 +331,83 @@ func (s *Server) newCall(ctx context.Context, info CallInfo) (*State, error) {
 	return st, nil
 }
 
+// driveRun is one background driver of a call's jobs. call and st hold the
+// state it last wrote (or read); they are set before done is closed.
+type driveRun struct {
+	done chan struct{}
+	call *session.Call
+	st   *State
+}
+
 // drive runs the call's pending jobs in the background until none is left
-// and returns a channel closed when they are done. Only one driver runs per
-// call in this process.
-func (s *Server) drive(sid string) <-chan struct{} {
+// and returns a channel closed when they are done.
+func (s *Server) drive(sid string) <-chan struct{} { return s.startDrive(sid, nil, nil).done }
+
+// startDrive is drive starting from a snapshot the caller hands over (and
+// must not use again), which saves a store read. Only one driver runs per
+// call in this process; a second start joins the first.
+func (s *Server) startDrive(sid string, call *session.Call, st *State) *driveRun {
 	s.mu.Lock()
-	if ch, ok := s.inflight[sid]; ok {
+	if run, ok := s.inflight[sid]; ok {
 		s.mu.Unlock()
-		return ch
+		return run
 	}
-	ch := make(chan struct{})
-	s.inflight[sid] = ch
+	run := &driveRun{done: make(chan struct{})}
+	s.inflight[sid] = run
 	s.mu.Unlock()
 	go func() {
 		defer func() {
 			s.mu.Lock()
 			delete(s.inflight, sid)
 			s.mu.Unlock()
-			close(ch)
+			close(run.done)
 		}()
 		for {
-			_, st, err := s.load(s.base, sid)
-			if err != nil || st.Pending == nil {
+			if call == nil {
+				var err error
+				if call, st, err = s.load(s.base, sid); err != nil {
+					return
+				}
+			}
+			if st.Pending == nil {
+				run.call, run.st = call, st
 				return
 			}
 			job := *st.Pending
 			res := s.run(st, &job)
-			_, err = s.update(s.base, sid, func(_ *session.Call, st *State) bool {
+			apply := func(_ *session.Call, st *State) bool {
 				if st.Pending == nil || st.Pending.ID != job.ID {
 					return false
 				}
 				s.eng.finish(st, &job, res)
 				return true
-			})
-			if err != nil {
+			}
+			before := *st
+			if !apply(call, st) {
+				call = nil // someone else moved the call on; re-read
+				continue
+			}
+			raw, err := json.Marshal(st)
+			if err == nil {
+				call.State = raw
+				err = s.cfg.Store.UpdateCall(s.base, call)
+			}
+			switch {
+			case err == nil:
+				s.observe(sid, &before, st)
+			case errors.Is(err, session.ErrConflict):
+				call = nil
+				if _, err := s.update(s.base, sid, apply); err != nil {
+					s.log.Error("job result", "call", s.pseudo("call", sid), "err", errKind(err))
+					return
+				}
+			default:
 				s.log.Error("job result", "call", s.pseudo("call", sid), "err", errKind(err))
 				return
 			}
 		}
 	}()
-	return ch
+	return run
 }
 
 // run performs one job against the backends within the call's time budget.

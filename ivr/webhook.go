@@ -244,13 +244,13 @@ func (s *Server) handleContinue(w http.ResponseWriter, r *http.Request) {
 // driver when this instance runs it, else by polling the shared store.
 func (s *Server) waitPending(ctx context.Context, sid string, st *State) (*State, error) {
 	s.mu.Lock()
-	ch := s.inflight[sid]
+	run := s.inflight[sid]
 	s.mu.Unlock()
 	deadline := time.NewTimer(continueWait)
 	defer deadline.Stop()
-	if ch != nil {
+	if run != nil {
 		select {
-		case <-ch:
+		case <-run.done:
 		case <-deadline.C:
 			return st, nil
 		case <-ctx.Done():

@@ -14,7 +14,7 @@ import (
 	"testing"
 )
 
-func body(t *testing.T, resp *http.Response) string {
+func body(t testing.TB, resp *http.Response) string {
 	t.Helper()
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -22,7 +22,7 @@ func body(t *testing.T, resp *http.Response) string {
 }
 
 // canon renders TwiML with sorted attributes (twilio-go's order is random).
-func canon(t *testing.T, doc string) string {
+func canon(t testing.TB, doc string) string {
 	t.Helper()
 	var d twimlDoc
 	if err := xml.Unmarshal([]byte(doc), &d); err != nil {
@@ -111,7 +111,7 @@ func TestWebhookRejects(t *testing.T) {
 	}
 }
 
-func mustDo(t *testing.T, req *http.Request) *http.Response {
+func mustDo(t testing.TB, req *http.Request) *http.Response {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -263,8 +263,8 @@ func FuzzWebhookForm(f *testing.F) {
 	f.Add("%%%", "1")
 	f.Add("CallSid=&Digits=*", "x")
 	f.Add("CallSid=CA1&SpeechResult="+strings.Repeat("nineteen ", 500), "0")
-	fx := newFixture(&testing.T{}, FrontendGather, nil)
-	body(&testing.T{}, fx.post("/twilio/voice", callForm("CA1"), nil))
+	fx := newFixture(f, FrontendGather, nil)
+	body(f, fx.post("/twilio/voice", callForm("CA1"), nil))
 	h := fx.srv.Handler()
 	f.Fuzz(func(t *testing.T, raw, turn string) {
 		path := "/twilio/gather?turn=" + url.QueryEscape(turn)
@@ -297,3 +297,16 @@ func (r *recorder) Write(p []byte) (int, error) {
 	return r.b.Write(p)
 }
 func (r *recorder) WriteHeader(c int) { r.code = c }
+
+// Keypad 2 on the greeting switches the Gather and Say language to Spanish.
+func TestWebhookSpanish(t *testing.T) {
+	f := newFixture(t, FrontendGather, nil)
+	sid := "CA00000000000000000000000000000005"
+	body(t, f.post("/twilio/voice", callForm(sid), nil))
+	doc := parseTwiML(t, f.post("/twilio/gather?turn=0", callForm(sid, "Digits", "2"), nil))
+	g := doc.Verbs[0]
+	if g.XMLName.Local != "Gather" || g.attr("language") != "es-US" || g.Inner[0].attr("language") != "es-US" ||
+		!strings.Contains(g.Inner[0].Text, "nombre y apellido") {
+		t.Errorf("Spanish gather: %+v", g)
+	}
+}

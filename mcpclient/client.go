@@ -119,6 +119,8 @@ type Config struct {
 	ProtocolVersion string // default "2025-11-25" (skips the draft-protocol discover probe)
 	// ClientName is sent as clientInfo.name; default "voiceauth".
 	ClientName string
+
+	verified sigCache // tool signatures already verified (do not copy a Config in use)
 }
 
 // maxRenewals bounds token renewals per HTTP request (one MCP operation).
@@ -401,7 +403,7 @@ func (s *Session) verify(t *mcp.Tool, now time.Time) error {
 			return fmt.Errorf("%w: extSignature missing", ErrToolNotVerified)
 		}
 	}
-	if err := VerifyTool(t, *s.key, now, s.cfg.Policy.MaxToolAge); err != nil {
+	if err := verifyTool(t, *s.key, now, s.cfg.Policy.MaxToolAge, &s.cfg.verified); err != nil {
 		return fmt.Errorf("%w: %v", ErrToolNotVerified, err)
 	}
 	return nil

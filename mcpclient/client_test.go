@@ -453,9 +453,9 @@ func TestRenewOnChallenge(t *testing.T) {
 			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err %v does not wrap %v", err, tc.wantErr)
 			}
-			// The session survives a refused call.
-			if _, err := s.CallTool(t.Context(), "other", nil); err == nil || errors.Is(err, ErrUnavailable) {
-				// "other" is gated too, so an auth error is expected, but never a dead connection.
+			// The session survives a refused call: the next call is answered
+			// (by an auth refusal or a result), never by a dead connection.
+			if _, err := s.CallTool(t.Context(), "other", nil); errors.Is(err, ErrUnavailable) {
 				t.Fatalf("after refusal: %v", err)
 			}
 		})
@@ -477,14 +477,19 @@ func TestServerDown(t *testing.T) {
 
 	// A server that accepts and never answers: the caller's context ends it.
 	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case arrived <- struct{}{}:
 		default:
 		}
-		<-r.Context().Done()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
 	}))
 	defer hang.Close()
+	defer close(release)
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() { <-arrived; cancel() }()
 	_, err = (&Config{Pins: newMemPins()}).Connect(ctx, hang.URL+"/mcp", &staticTokens{tokens: []string{"t"}})
@@ -584,4 +589,42 @@ func mustJSON(v any) []byte {
 		panic(fmt.Sprint(err))
 	}
 	return b
+}
+
+// TestSessionOutlivesConnectContext: the caller may bound Connect with a
+// short deadline; the session keeps working with later contexts.
+func TestSessionOutlivesConnectContext(t *testing.T) {
+	url := (&testServer{key: newKey(t)}).start(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	s, err := (&Config{Pins: newMemPins()}).Connect(ctx, url, &staticTokens{tokens: []string{"tok"}})
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.CallTool(t.Context(), "echo", map[string]any{"message": "later"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVerifiedCacheDoesNotHideTampering: a Config that has verified a tool
+// once still refuses a tampered copy signed-looking under the same key.
+func TestVerifiedCacheDoesNotHideTampering(t *testing.T) {
+	key := newKey(t)
+	honest := (&testServer{key: key}).start(t)
+	tampered := (&testServer{key: key, tamper: func(tl *mcp.Tool) { tl.Description = "changed" }}).start(t)
+	cfg := &Config{Pins: newMemPins()}
+	for i, tc := range []struct {
+		url   string
+		tools string
+	}{{honest, "echo,other"}, {tampered, "other"}, {honest, "echo,other"}} {
+		s, err := cfg.Connect(t.Context(), tc.url, &staticTokens{tokens: []string{"tok"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(toolNames(s), ","); got != tc.tools {
+			t.Fatalf("connect %d: tools %q, want %q", i, got, tc.tools)
+		}
+		s.Close()
+	}
 }

@@ -5,11 +5,14 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -291,6 +294,10 @@ func toolSignature(t *mcp.Tool) (*ToolSignature, error) {
 // signedAt not in the future (beyond DefaultMaxSkew) nor older than maxAge
 // (maxAge 0 = no age limit).
 func VerifyTool(t *mcp.Tool, pub jose.JSONWebKey, now time.Time, maxAge time.Duration) error {
+	return verifyTool(t, pub, now, maxAge, nil)
+}
+
+func verifyTool(t *mcp.Tool, pub jose.JSONWebKey, now time.Time, maxAge time.Duration, cache *sigCache) error {
 	s, err := toolSignature(t)
 	if err != nil {
 		return err
@@ -313,6 +320,20 @@ func VerifyTool(t *mcp.Tool, pub jose.JSONWebKey, now time.Time, maxAge time.Dur
 	if err != nil {
 		return err
 	}
+	var ck [32]byte
+	if cache != nil {
+		h := sha256.New()
+		for _, part := range [][]byte{key, draft, ext, []byte(s.Signature), []byte(s.ExtSignature)} {
+			var n [8]byte
+			binary.BigEndian.PutUint64(n[:], uint64(len(part)))
+			h.Write(n[:])
+			h.Write(part)
+		}
+		h.Sum(ck[:0])
+		if cache.has(ck) {
+			return nil
+		}
+	}
 	if err := verifySig(key, draft, s.Signature); err != nil {
 		return err
 	}
@@ -321,7 +342,36 @@ func VerifyTool(t *mcp.Tool, pub jose.JSONWebKey, now time.Time, maxAge time.Dur
 			return err
 		}
 	}
+	if cache != nil {
+		cache.add(ck)
+	}
 	return nil
+}
+
+// sigCache remembers (key, signed bytes, signatures) tuples that verified,
+// so a client reconnecting to the same server for every phone call does
+// not repeat the Ed25519 work. Bounded: dropped whole when full.
+type sigCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]struct{}
+}
+
+const sigCacheMax = 4096
+
+func (c *sigCache) has(k [32]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.m[k]
+	return ok
+}
+
+func (c *sigCache) add(k [32]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= sigCacheMax {
+		c.m = map[[32]byte]struct{}{}
+	}
+	c.m[k] = struct{}{}
 }
 
 // ---------------------------------------------------------------------------

@@ -217,7 +217,7 @@ func (p *webhookPhone) Do(ctx context.Context, t *Turn) (Reply, error) {
 		if err != nil {
 			return rep, fmt.Errorf("duplicate delivery: %w", err)
 		}
-		if st2 != status || string(body2) != string(body) {
+		if st2 != status || CanonicalTwiML(body2) != CanonicalTwiML(body) {
 			return rep, fmt.Errorf("duplicate delivery (same I-Twilio-Idempotency-Token) got a different reply: %d %q vs %d %q", status, clip(body), st2, clip(body2))
 		}
 	}

@@ -1,7 +1,5 @@
-//go:build voiceauth_app
-
 // This file wires the in-process stack (internal/app) and the patient
-// generator (authserver). The build tag goes away once both packages exist.
+// generator (authserver) into the harness.
 
 package scenarios
 
@@ -33,6 +31,7 @@ func startApp(ctx context.Context, o EmbeddedOptions) (*Target, func(context.Con
 	st, err := app.Start(ctx, app.Config{
 		DataDir: dir, Addr: "127.0.0.1:0", ASAddr: "127.0.0.1:0", MCPAddr: "127.0.0.1:0",
 		Frontend: o.Frontend, WrapAS: o.WrapAS, WrapMCP: o.WrapMCP, LogWriter: o.LogWriter,
+		GeneratedPatients: o.GeneratedPatients,
 	})
 	if err != nil {
 		os.RemoveAll(dir)

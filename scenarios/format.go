@@ -184,6 +184,8 @@ func (t *Turn) Input() string {
 	switch {
 	case t.Say != "":
 		return fmt.Sprintf("say(%d chars)", len([]rune(t.Say)))
+	case strings.Contains(t.Press, "{{"):
+		return "press(code)"
 	case t.Press != "":
 		return fmt.Sprintf("press(%d keys)", len(t.Press))
 	case len(t.SendRaw) > 0:

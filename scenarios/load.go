@@ -64,9 +64,12 @@ type LoadConfig struct {
 	WrongEvery         int           // every Nth caller gives a wrong SSN-4 (0 = none)
 	Pace               time.Duration // think time between a caller's turns
 	AuthMarker         *regexp.Regexp
-	TurnTimeout        time.Duration
-	Patients           []SyntheticPatient
-	Progress           func(done, errors int)
+	// TurnDone (a /regex/ expect entry) tells the relay reader that the agent's
+	// turn is over, so a hold phrase is not taken for the answer.
+	TurnDone    string
+	TurnTimeout time.Duration
+	Patients    []SyntheticPatient
+	Progress    func(done, errors int)
 }
 
 // RunLoad places cfg.Calls synthetic calls on target.
@@ -163,6 +166,11 @@ func syntheticCall(ctx context.Context, target *Target, p SyntheticPatient, wron
 		dob = dob[4:6] + dob[6:8] + dob[0:4] // MMDDYYYY
 	}
 	turns := []Turn{{Answer: true}, {Say: p.Name}, {Press: dob}, {Press: ssn}, {Say: "appointments"}}
+	if cfg.TurnDone != "" {
+		for i := range turns {
+			turns[i].Expect = []string{cfg.TurnDone}
+		}
+	}
 	st.outcome = "failed"
 	for i := range turns {
 		if i > 0 && cfg.Pace > 0 {
@@ -196,9 +204,20 @@ func syntheticCall(ctx context.Context, target *Target, p SyntheticPatient, wron
 		case 3:
 			if cfg.AuthMarker != nil && cfg.AuthMarker.MatchString(rep.Text) {
 				st.outcome, st.auth = OutcomeAuthenticated, rep.Complete
-			} else {
-				st.outcome = "not_authenticated"
+				break
 			}
+			// Not authenticated: a relay transfer (end) may follow the words.
+			if rp, ok := phone.(*relayPhone); ok {
+				if s := rp.settle(ctx, 300*time.Millisecond); s.Transfer {
+					st.outcome = OutcomeTransferred
+					return st
+				}
+			}
+			hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			phone.Do(hctx, &Turn{Hangup: true})
+			st.outcome = OutcomeHungUp
+			return st
 		case 4:
 			if st.outcome == OutcomeAuthenticated {
 				st.tool = rep.Complete
@@ -249,7 +268,8 @@ func LoadMain(args []string, stdout, stderr io.Writer) int {
 	pace := fs.Duration("pace", 0, "think time between a caller's turns (e.g. 1s)")
 	pid := fs.Int("pid", 0, "pid of the target process, for its RSS (with --target)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	marker := fs.String("auth-marker", `appointment|medication|refill|menu|help you`, "regexp: agent words that mean the caller reached the authenticated menu")
+	marker := fs.String("auth-marker", `verified`, "regexp: agent words after the last answer that mean the caller is authenticated")
+	turnDone := fs.String("turn-done", `\?|press one|connect you|verif|code|went wrong|goodbye`, "regexp: agent words that end a turn (relay: hold phrases do not)")
 	timeout := fs.Duration("turn-timeout", 10*time.Second, "longest wait for the agent in one turn")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return 2
@@ -280,7 +300,7 @@ func LoadMain(args []string, stdout, stderr io.Writer) int {
 		if tr == "" {
 			tr = TransportWebhook
 		}
-		t, stopStack, err := StartEmbedded(ctx, nil, tr)
+		t, stopStack, err := startStack(ctx, nil, tr, min(*calls, 10000), false)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
@@ -296,7 +316,11 @@ func LoadMain(args []string, stdout, stderr io.Writer) int {
 	if n > 10000 {
 		n = 10000
 	}
-	cfg := LoadConfig{Calls: *calls, Concurrency: *conc, WrongEvery: *wrongEvery, Pace: *pace, AuthMarker: re,
+	if _, err := regexp.Compile(*turnDone); err != nil {
+		fmt.Fprintf(stderr, "--turn-done: %v\n", err)
+		return 2
+	}
+	cfg := LoadConfig{Calls: *calls, Concurrency: *conc, WrongEvery: *wrongEvery, Pace: *pace, AuthMarker: re, TurnDone: "/" + *turnDone + "/",
 		TurnTimeout: *timeout, Patients: generatePatients(n)}
 	tty := isTerminal(stderr)
 	var pmu sync.Mutex

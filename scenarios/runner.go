@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"sync"
@@ -23,6 +24,8 @@ type Result struct {
 	Unchecked  []string      `json:"unchecked,omitempty"` // assertions a remote target cannot support
 	Calls      []CallResult  `json:"calls"`
 	Duration   time.Duration `json:"duration_ns"`
+	// LogTail is the embedded stack's last log lines when the run failed.
+	LogTail string `json:"log_tail,omitempty"`
 }
 
 // CallResult is one phone call of a scenario.
@@ -167,16 +170,26 @@ func (s *sharedStacks) close() {
 // StartEmbedded starts a fresh in-process stack for transport, with sc's
 // faults wired in (sc may be nil). stop closes it and removes its data dir.
 func StartEmbedded(ctx context.Context, sc *Scenario, transport string) (*Target, func(context.Context) error, error) {
+	return startStack(ctx, sc, transport, 0, true)
+}
+
+func startStack(ctx context.Context, sc *Scenario, transport string, generated int, keepLogs bool) (*Target, func(context.Context) error, error) {
 	if startEmbedded == nil {
 		return nil, nil, ErrNoEmbedded
 	}
 	obs := NewObserver(sc)
-	logs := &SyncBuffer{}
+	var logs *SyncBuffer
+	var logw io.Writer = io.Discard
+	if keepLogs {
+		logs = &SyncBuffer{}
+		logw = logs
+	}
 	frontend := "gather"
 	if transport == TransportRelay {
 		frontend = "relay"
 	}
-	t, stop, err := startEmbedded(ctx, EmbeddedOptions{Frontend: frontend, WrapAS: obs.WrapAS, WrapMCP: obs.WrapMCP, LogWriter: logs})
+	t, stop, err := startEmbedded(ctx, EmbeddedOptions{Frontend: frontend, WrapAS: obs.WrapAS, WrapMCP: obs.WrapMCP,
+		LogWriter: logw, GeneratedPatients: generated})
 	if err != nil {
 		return nil, nil, fmt.Errorf("start embedded stack: %w", err)
 	}
@@ -235,6 +248,9 @@ func Run(ctx context.Context, sc *Scenario, target *Target, turnTimeout time.Dur
 		}
 	}
 	checkCanaries(ctx, target, canaries, &r)
+	if len(r.Failures) > 0 && target.Logs != nil {
+		r.LogTail = tailLines(target.Logs.String(), 40)
+	}
 	return r
 }
 
@@ -475,8 +491,11 @@ func evaluateFinal(ctx context.Context, c *Call, target *Target, from, to time.T
 				evidence += " " + m
 			}
 		}
+		if target.Logs != nil {
+			evidence += " " + target.Logs.String()
+		}
 		if !strings.Contains(evidence, f.TransferReason) {
-			r.fail("%s: transfer reason %q not found in handoffData, <Dial>, audit or metrics", cr.Name, f.TransferReason)
+			r.fail("%s: transfer reason %q not found in handoffData, <Dial>, audit, metrics or logs", cr.Name, f.TransferReason)
 		}
 	}
 	if f.TokenIssued != nil {
@@ -581,4 +600,12 @@ func auditTypes(evs []AuditEvent) string {
 		}
 	}
 	return "[" + strings.Join(out, " ") + "]"
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

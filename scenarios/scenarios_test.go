@@ -1,9 +1,8 @@
-//go:build voiceauth_app
-
 package scenarios
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -79,9 +78,33 @@ func TestScenarios(t *testing.T) {
 							heard.WriteString("\n    " + c.Name + " " + tu.Input + " → " + tu.Heard)
 						}
 					}
-					t.Fatalf("%s\n  %s\n  transcript:%s", sc.File, strings.Join(r.Failures, "\n  "), heard.String())
+					t.Fatalf("%s\n  %s\n  transcript:%s\n  stack log tail:\n%s", sc.File, strings.Join(r.Failures, "\n  "), heard.String(), r.LogTail)
 				}
 			})
 		}
+	}
+}
+
+// voiceauth load against the embedded stack: synthetic callers authenticate,
+// the wrong-on-purpose ones do not, and nothing errors.
+func TestLoadMainEmbedded(t *testing.T) {
+	for _, tr := range []string{TransportWebhook, TransportRelay} {
+		t.Run(tr, func(t *testing.T) {
+			var out, errb strings.Builder
+			code := LoadMain([]string{"--calls", "20", "--concurrency", "4", "--wrong-every", "10", "--transport", tr, "--json"}, &out, &errb)
+			var rep LoadReport
+			if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+				t.Fatalf("exit %d, %v: %s %s", code, err, out.String(), errb.String())
+			}
+			if code != 0 || rep.Errors != 0 {
+				t.Fatalf("exit %d, errors %v", code, rep.ErrorSamples)
+			}
+			if rep.WrongOnPurpose != 2 || rep.Outcomes[OutcomeAuthenticated] != 18 {
+				t.Fatalf("outcomes %v (wrong on purpose %d), want 18 authenticated", rep.Outcomes, rep.WrongOnPurpose)
+			}
+			if rep.TokensIssued != 18 || rep.ToolCalls != 18 || rep.AuthLatency.N != 18 || rep.TurnLatency.P99 <= 0 {
+				t.Fatalf("tokens %d tools %d auth n=%d turn %v", rep.TokensIssued, rep.ToolCalls, rep.AuthLatency.N, rep.TurnLatency)
+			}
+		})
 	}
 }

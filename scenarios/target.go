@@ -63,6 +63,8 @@ type EmbeddedOptions struct {
 	WrapAS    func(http.Handler) http.Handler
 	WrapMCP   func(http.Handler) http.Handler
 	LogWriter io.Writer
+	// GeneratedPatients seeds authserver.GeneratePatients(n) besides the demo rows.
+	GeneratedPatients int
 }
 
 // startEmbedded starts the in-process stack (internal/app). It is set by

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 )
 
@@ -168,4 +169,36 @@ func attrs(as []xml.Attr) map[string]string {
 		m[a.Name.Local] = a.Value
 	}
 	return m
+}
+
+// CanonicalTwiML renders a document with attributes sorted and whitespace
+// trimmed, so two replies that differ only in attribute order (twilio-go
+// renders attributes from a map) compare equal. Unparseable input is
+// returned as it is.
+func CanonicalTwiML(data []byte) string {
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	var b strings.Builder
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return b.String()
+		}
+		if err != nil {
+			return string(data)
+		}
+		switch el := tok.(type) {
+		case xml.StartElement:
+			as := append([]xml.Attr(nil), el.Attr...)
+			sort.Slice(as, func(i, j int) bool { return as[i].Name.Local < as[j].Name.Local })
+			b.WriteString("<" + el.Name.Local)
+			for _, a := range as {
+				fmt.Fprintf(&b, " %s=%q", a.Name.Local, a.Value)
+			}
+			b.WriteString(">")
+		case xml.EndElement:
+			b.WriteString("</" + el.Name.Local + ">")
+		case xml.CharData:
+			b.WriteString(strings.TrimSpace(string(el)))
+		}
+	}
 }

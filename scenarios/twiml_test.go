@@ -108,3 +108,15 @@ func FuzzParseTwiML(f *testing.F) {
 		}
 	})
 }
+
+func TestCanonicalTwiML(t *testing.T) {
+	a := `<?xml version="1.0"?><Response><Gather input="dtmf speech" action="/g"><Say>Hi</Say></Gather></Response>`
+	b := `<Response><Gather action="/g" input="dtmf speech"><Say> Hi </Say></Gather></Response>`
+	c := `<Response><Gather action="/h" input="dtmf speech"><Say>Hi</Say></Gather></Response>`
+	if CanonicalTwiML([]byte(a)) != CanonicalTwiML([]byte(b)) {
+		t.Error("attribute order or whitespace changed the canonical form")
+	}
+	if CanonicalTwiML([]byte(a)) == CanonicalTwiML([]byte(c)) {
+		t.Error("different actions compare equal")
+	}
+}

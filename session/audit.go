@@ -82,7 +82,7 @@ func (s *sqlStore) appendAudit(ctx context.Context, x execer, e AuditEvent) (Aud
 		headSeq  int64
 		headHash []byte
 	)
-	if err := x.queryRow(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1"+s.be.lockRow()).Scan(&headSeq, &headHash); err != nil {
+	if err := x.queryRow(ctx, qAuditHead+s.be.lockRow()).Scan(&headSeq, &headHash); err != nil {
 		return e, err
 	}
 	if e.Time.IsZero() {
@@ -103,16 +103,20 @@ func (s *sqlStore) appendAudit(ctx context.Context, x execer, e AuditEvent) (Aud
 	if err != nil {
 		return e, err
 	}
-	if _, err := x.exec(ctx,
-		"INSERT INTO audit_log (seq, at, type, actor, subject, number, call_ref, outcome, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		e.Seq, micros(e.Time), e.Type, e.Actor, e.Subject, e.Number, e.CallRef, e.Outcome, string(dj), e.PrevHash, e.Hash); err != nil {
+	if _, err := x.exec(ctx, qAuditInsert, e.Seq, micros(e.Time), e.Type, e.Actor, e.Subject, e.Number, e.CallRef, e.Outcome, string(dj), e.PrevHash, e.Hash); err != nil {
 		return e, err
 	}
-	if _, err := x.exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", e.Seq, e.Hash); err != nil {
+	if _, err := x.exec(ctx, qAuditHeadUpdate, e.Seq, e.Hash); err != nil {
 		return e, err
 	}
 	return e, nil
 }
+
+const (
+	qAuditHead       = "SELECT seq, hash FROM audit_head WHERE id = 1"
+	qAuditInsert     = "INSERT INTO audit_log (seq, at, type, actor, subject, number, call_ref, outcome, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	qAuditHeadUpdate = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"
+)
 
 const auditColumns = "seq, at, type, actor, subject, number, call_ref, outcome, detail, prev_hash, hash"
 
@@ -200,7 +204,7 @@ func (s *sqlStore) VerifyAudit(ctx context.Context) (AuditReport, error) {
 	// Read head and records in one snapshot so a concurrent append does not
 	// look like a deleted tail.
 	err := s.be.snapshot(ctx, func(x execer) error {
-		if err := x.queryRow(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&headSeq, &headHash); err != nil {
+		if err := x.queryRow(ctx, qAuditHead).Scan(&headSeq, &headHash); err != nil {
 			return err
 		}
 		rows, err := x.query(ctx, "SELECT "+auditColumns+" FROM audit_log WHERE seq <= ? ORDER BY seq", headSeq)
@@ -269,7 +273,7 @@ func (s *sqlStore) PurgeAudit(ctx context.Context, before time.Time) (int, error
 		// Lock the head first: appends wait for the purge.
 		var headSeq int64
 		var headHash []byte
-		if err := x.queryRow(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1"+s.be.lockRow()).Scan(&headSeq, &headHash); err != nil {
+		if err := x.queryRow(ctx, qAuditHead+s.be.lockRow()).Scan(&headSeq, &headHash); err != nil {
 			return err
 		}
 		var firstKept int64

@@ -31,6 +31,13 @@ type Rewrapper interface {
 	Rewrap(ctx context.Context) (int, error)
 }
 
+// RecordLister is implemented by every Store returned by Open: ListRecords
+// returns the unexpired records of one kind ordered by key (for operator
+// tools such as "lockouts list").
+type RecordLister interface {
+	ListRecords(ctx context.Context, kind string) ([]Record, error)
+}
+
 // Open opens (creating and migrating if needed) the store named by dsn: a
 // PostgreSQL URL ("postgres://…" or "postgresql://…") or a SQLite file
 // path, optionally written "sqlite:path".

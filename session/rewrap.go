@@ -35,6 +35,7 @@ func (s *sqlStore) Rewrap(ctx context.Context) (int, error) {
 			return total, fmt.Errorf("session: rewrap %s.%s: %w", c.table, c.column, err)
 		}
 	}
+	s.log.Info("session: rewrap done", "resealed", total, "key_version", s.sealer.CurrentVersion())
 	return total, nil
 }
 

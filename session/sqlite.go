@@ -85,7 +85,7 @@ func (b *sqliteBackend) tx(ctx context.Context, fn func(execer) error) error {
 	if err != nil {
 		return fmt.Errorf("session: begin: %w", err)
 	}
-	if err := fn(sqlExec{tx, nil}); err != nil {
+	if err := fn(sqlExec{txDB{tx}, b.wStmts}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -116,7 +116,14 @@ func (b *sqliteBackend) close() error {
 }
 
 func (b *sqliteBackend) migrate(ctx context.Context) error {
-	return runMigrations(ctx, b, "")
+	if err := runMigrations(ctx, b, ""); err != nil {
+		return err
+	}
+	// Prepare the statements that only ever run inside write transactions.
+	for _, q := range []string{qAuditHead, qAuditInsert, qAuditHeadUpdate} {
+		b.wStmts.get(ctx, q)
+	}
+	return nil
 }
 
 // sqlDB is what *sql.DB and *sql.Tx have in common.
@@ -130,7 +137,7 @@ type sqlDB interface {
 // as much as running a small statement) or inside a transaction.
 type sqlExec struct {
 	db    sqlDB
-	cache *stmtCache // nil inside transactions
+	cache *stmtCache // statements prepared on the pool behind db
 }
 
 func (e sqlExec) exec(ctx context.Context, q string, args ...any) (int64, error) {
@@ -138,7 +145,7 @@ func (e sqlExec) exec(ctx context.Context, q string, args ...any) (int64, error)
 		res sql.Result
 		err error
 	)
-	if st := e.cache.get(ctx, q); st != nil {
+	if st := e.stmt(ctx, q); st != nil {
 		res, err = st.ExecContext(ctx, args...)
 	} else {
 		res, err = e.db.ExecContext(ctx, q, args...)
@@ -154,7 +161,7 @@ func (e sqlExec) query(ctx context.Context, q string, args ...any) (rowIter, err
 		rows *sql.Rows
 		err  error
 	)
-	if st := e.cache.get(ctx, q); st != nil {
+	if st := e.stmt(ctx, q); st != nil {
 		rows, err = st.QueryContext(ctx, args...)
 	} else {
 		rows, err = e.db.QueryContext(ctx, q, args...)
@@ -166,7 +173,7 @@ func (e sqlExec) query(ctx context.Context, q string, args ...any) (rowIter, err
 }
 
 func (e sqlExec) queryRow(ctx context.Context, q string, args ...any) rowScanner {
-	if st := e.cache.get(ctx, q); st != nil {
+	if st := e.stmt(ctx, q); st != nil {
 		return sqlRow{st.QueryRowContext(ctx, args...)}
 	}
 	return sqlRow{e.db.QueryRowContext(ctx, q, args...)}
@@ -184,6 +191,25 @@ const stmtCacheMax = 64
 
 func newStmtCache(db *sql.DB) *stmtCache {
 	return &stmtCache{db: db, stmts: map[string]*sql.Stmt{}}
+}
+
+// txDB marks a transaction so cached statements are rebound to it.
+type txDB struct{ *sql.Tx }
+
+// stmt returns the cached statement for q, bound to the transaction when e
+// runs inside one, or nil to run q unprepared.
+func (e sqlExec) stmt(ctx context.Context, q string) *sql.Stmt {
+	tx, inTx := e.db.(txDB)
+	if !inTx {
+		return e.cache.get(ctx, q)
+	}
+	// Inside a transaction the writer's only connection is taken: never
+	// prepare on the pool here (it would wait forever); use what is cached.
+	st := e.cache.peek(q)
+	if st == nil {
+		return nil
+	}
+	return tx.StmtContext(ctx, st) // reuses the handle prepared on that connection
 }
 
 // get returns a prepared statement for q, or nil to run q unprepared.
@@ -205,6 +231,15 @@ func (c *stmtCache) get(ctx context.Context, q string) *sql.Stmt {
 	}
 	c.stmts[q] = st
 	return st
+}
+
+func (c *stmtCache) peek(q string) *sql.Stmt {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stmts[q]
 }
 
 func (c *stmtCache) close() error {

@@ -25,7 +25,7 @@ func TestSQLiteStore(t *testing.T) {
 func TestSQLiteOpenSettings(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "sub", "store.db")
+	path := filepath.Join(dir, "sub dir", "store#1.db")
 	for _, dsn := range []string{path, "sqlite:" + path} { // second open: migrations are idempotent
 		st, err := Open(ctx, dsn, Options{Sealer: testSealer(t)})
 		if err != nil {

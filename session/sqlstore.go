@@ -20,8 +20,9 @@ type sqlStore struct {
 }
 
 var (
-	_ Store     = (*sqlStore)(nil)
-	_ Rewrapper = (*sqlStore)(nil)
+	_ Store        = (*sqlStore)(nil)
+	_ Rewrapper    = (*sqlStore)(nil)
+	_ RecordLister = (*sqlStore)(nil)
 )
 
 // Sealed cells: the AAD names the real table and column.
@@ -276,6 +277,37 @@ WHERE kind = ? AND key = ? AND version = ? AND (expires_at = 0 OR expires_at > ?
 	return nil
 }
 
+func (s *sqlStore) ListRecords(ctx context.Context, kind string) ([]Record, error) {
+	_, nowUS := s.nowMicros()
+	rows, err := s.be.reader().query(ctx,
+		"SELECT key, version, data_sealed, expires_at FROM records WHERE kind = ? AND (expires_at = 0 OR expires_at > ?) ORDER BY key",
+		kind, nowUS)
+	if err != nil {
+		return nil, fmt.Errorf("session: list records: %w", err)
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		var (
+			r       = Record{Kind: kind}
+			sealed  []byte
+			expires int64
+		)
+		if err := rows.Scan(&r.Key, &r.Version, &sealed, &expires); err != nil {
+			return nil, fmt.Errorf("session: list records: %w", err)
+		}
+		if r.Data, err = s.sealer.Open(sealed, tblRecords, colData, recordRowID(kind, r.Key)); err != nil {
+			return nil, err
+		}
+		r.ExpiresAt = fromMicros(expires)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("session: list records: %w", err)
+	}
+	return out, nil
+}
+
 func (s *sqlStore) DeleteRecord(ctx context.Context, kind, key string) error {
 	if _, err := s.be.writer().exec(ctx, "DELETE FROM records WHERE kind = ? AND key = ?", kind, key); err != nil {
 		return fmt.Errorf("session: delete record: %w", err)
@@ -349,10 +381,23 @@ type patientProfile struct {
 const patientChunk = 200
 
 func (s *sqlStore) UpsertPatients(ctx context.Context, ps []Patient) error {
-	for _, p := range ps {
+	// The last entry for an id wins (PostgreSQL refuses to upsert one row
+	// twice in a statement).
+	last := make(map[string]int, len(ps))
+	for i, p := range ps {
 		if p.ID == "" {
 			return errors.New("session: patient id is empty")
 		}
+		last[p.ID] = i
+	}
+	if len(last) != len(ps) {
+		uniq := make([]Patient, 0, len(last))
+		for i, p := range ps {
+			if last[p.ID] == i {
+				uniq = append(uniq, p)
+			}
+		}
+		ps = uniq
 	}
 	err := s.be.tx(ctx, func(x execer) error {
 		for start := 0; start < len(ps); start += patientChunk {

@@ -259,6 +259,12 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) Store) {
 		if _, err := st.GetRecord(ctx, "code", "h1"); err != nil {
 			t.Fatalf("never-expiring record: %v", err)
 		}
+		if rs, err := st.(RecordLister).ListRecords(ctx, "code"); err != nil || len(rs) != 1 || rs[0].Key != "h1" || string(rs[0].Data) != "other kind" {
+			t.Fatalf("ListRecords(code) = %+v, %v", rs, err)
+		}
+		if rs, err := st.(RecordLister).ListRecords(ctx, "auth_session"); err != nil || len(rs) != 0 {
+			t.Fatalf("ListRecords(expired kind) = %+v, %v", rs, err)
+		}
 		n, err := st.SweepRecords(ctx, clk.Now())
 		if err != nil || n != 1 {
 			t.Fatalf("SweepRecords = %d, %v; want 1", n, err)
@@ -419,7 +425,9 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) Store) {
 		}
 		// Upsert replaces a patient's name keys and fields.
 		ps[1].NameKeys, ps[1].Phone = []string{"nk:mario g"}, "+15555550199"
-		if err := st.UpsertPatients(ctx, ps[1:2]); err != nil {
+		dup := ps[1]
+		dup.Phone = "+15555550000" // an earlier duplicate in the same batch loses
+		if err := st.UpsertPatients(ctx, []Patient{dup, ps[1]}); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := st.FindPatients(ctx, []string{"nk:garcia"}); ids(got) != "pt-0001" {

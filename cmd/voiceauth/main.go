@@ -93,7 +93,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "voiceauth serve:", err)
 		return 1
 	}
-	printBanner(stdout, st, cfg)
+	printBanner(stdout, st, app.Defaults(cfg))
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "shutting down: letting calls in progress finish their current turn…")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -123,14 +123,7 @@ func printBanner(w io.Writer, st *app.Stack, cfg app.Config) {
 		fmt.Fprintf(w, "  VOICEAUTH_CLIENT_SECRET  %s\n", st.ClientSecret)
 		fmt.Fprintf(w, "  host app client          %s / %s\n", st.HostClientID, st.HostClientSecret)
 	} else {
-		fmt.Fprintf(w, "\nDev secrets (Twilio auth token, client secrets) are in %s\n", secretsPath(cfg))
+		fmt.Fprintf(w, "\nDev secrets (Twilio auth token, client secrets) are in %s\n", cfg.SecretsFile)
 	}
 	fmt.Fprintln(w, "Try a call without a phone:  go run ./cmd/voiceauth call")
-}
-
-func secretsPath(cfg app.Config) string {
-	if cfg.SecretsFile != "" {
-		return cfg.SecretsFile
-	}
-	return cfg.DataDir + "/secrets.json"
 }

@@ -103,7 +103,12 @@ func secrets(args []string, stdout, stderr io.Writer) int {
 				return 1
 			}
 			defer st.Close()
-			n, err := session.Rewrap(ctx, st)
+			rw, ok := st.(session.Rewrapper)
+			if !ok {
+				fmt.Fprintln(stderr, "voiceauth secrets rotate: this store cannot re-seal")
+				return 1
+			}
+			n, err := rw.Rewrap(ctx)
 			if err != nil {
 				fmt.Fprintln(stderr, "voiceauth secrets rotate: re-sealing:", err)
 				return 1

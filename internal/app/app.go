@@ -196,7 +196,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	})
 	mc := &mcpclient.Config{
 		HTTPClient: httpClient, Logger: logger.With("component", "mcpclient"), Now: cfg.Now,
-		Pins: pinStore{s.store}, Policy: mcpclient.Policy{Mode: mcpclient.PolicyPinned},
+		Pins: pinStore{s.store}, Policy: mcpclient.Policy{Mode: mcpclient.PolicyPinned, RequireExtSignature: true},
 	}
 	s.backend = newBackend(backendConfig{
 		Challenge: ch, MCP: mc, MCPURL: mcpURL, Store: s.store, HTTPClient: httpClient,
@@ -286,8 +286,13 @@ func (s *Stack) startEmbedded(ctx context.Context, httpClient *http.Client) erro
 	if err := authserver.Seed(ctx, s.store, s.secrets.Pepper, patients); err != nil {
 		return fmt.Errorf("seed patients: %w", err)
 	}
+	attestations, err := Attestations(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("identity attestations: %w", err)
+	}
 	hm, err := healthmcp.New(healthmcp.Config{
-		Resource: s.MCPURL, Issuer: s.ASURL, JWKSURL: as.Metadata().JWKSURI,
+		Attestations: attestations,
+		Resource:     s.MCPURL, Issuer: s.ASURL, JWKSURL: as.Metadata().JWKSURI,
 		IdentityKey: s.secrets.MCPIdentityKey, Store: s.store, LogKey: s.secrets.LogKey,
 		HTTPClient: httpClient, Logger: s.logger.With("component", "healthmcp"), Now: cfg.Now,
 	})

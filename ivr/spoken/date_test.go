@@ -90,6 +90,9 @@ func TestDate(t *testing.T) {
 		{"3/3", English, "", NeedMonthDayYear},
 		{"nineteen eighty", English, "", NeedMonthDayYear},
 		{"1980", English, "", NeedMonthDayYear},
+		{"3380", English, "", NeedMonthDayYear},      // could be a year; ask rather than guess 3/3/80
+		{"one two one eighty", English, "", Unclear}, // 1/21/80 or 12/1/80
+		{"1/21/80", English, "1980-01-21", OK},
 		{"born in 1980", English, "", NeedMonthDayYear},
 		// Keypad: MMDDYYYY or MMDDYY in both languages.
 		{"03031980", English, "1980-03-03", OK},
@@ -114,6 +117,9 @@ func TestDate(t *testing.T) {
 		{"veintinueve de febrero de dos mil", Spanish, "2000-02-29", OK},
 		{"treinta de febrero de mil novecientos ochenta", Spanish, "", InvalidDate},
 		{"tres de marzo", Spanish, "", NeedMonthDayYear},
+		{"el primero de enero de mil novecientos setenta", Spanish, "1970-01-01", OK},
+		{"diez de octubre del noventa", Spanish, "1990-10-10", OK},
+		{"1980-03-04", Spanish, "1980-03-04", OK}, // ISO is year-month-day in every language
 		{"3/4/1980", Spanish, "1980-04-03", OK},
 		{"3/4/1980", English, "1980-03-04", OK},
 		{"25/12/1985", Spanish, "1985-12-25", OK},

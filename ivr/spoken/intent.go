@@ -79,19 +79,27 @@ var unsurePhrases = phrases("not sure", "i'm not sure", "don't know", "i don't k
 
 var negators = map[string]bool{"not": true, "isn't": true, "isnt": true, "ain't": true, "nunca": true}
 
-// phrases splits each phrase into folded words; longer phrases are tried first by matchPhrase.
-func phrases(ps ...string) [][]string {
-	out := make([][]string, len(ps))
-	for i, p := range ps {
-		out[i] = strings.Fields(fold(p))
+// phraseSet holds folded multi-word phrases indexed by their first word, so matching costs one map
+// lookup per input word instead of a scan of the whole table.
+type phraseSet map[string][][]string
+
+// phrases builds a phraseSet from phrases written naturally ("that's right", "así es").
+func phrases(ps ...string) phraseSet {
+	set := phraseSet{}
+	for _, p := range ps {
+		ws := strings.Fields(fold(p))
+		set[ws[0]] = append(set[ws[0]], ws)
 	}
-	return out
+	return set
 }
 
-// matchPhrase returns the length of the longest phrase that starts ws.
-func matchPhrase(ws []string, table [][]string) (int, bool) {
+// matchPhrase returns the length of the longest phrase of set that starts ws.
+func matchPhrase(ws []string, set phraseSet) (int, bool) {
+	if len(ws) == 0 {
+		return 0, false
+	}
 	best := 0
-	for _, ph := range table {
+	for _, ph := range set[ws[0]] {
 		if len(ph) > best && hasPrefixWords(ws, ph) {
 			best = len(ph)
 		}
@@ -103,7 +111,7 @@ func matchPhrase(ws []string, table [][]string) (int, bool) {
 // same breath, "can't receive texts" wins over "didn't get it", and a menu choice wins over a bare "what".
 var intentTable = []struct {
 	intent  Intent
-	phrases [][]string
+	phrases phraseSet
 }{
 	{IntentAgent, phrases(
 		"agent", "agents", "representative", "operator", "human", "a person", "real person", "live person",

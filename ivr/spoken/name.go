@@ -36,7 +36,7 @@ func Name(input string, lang Lang) (string, Reason) {
 		}
 		return "", NoInput
 	}
-	var words []nameWord
+	var parts []nameWord
 	for i := 0; i < len(toks); {
 		// A run of single letters (not separated by a wide gap) is a spelled word.
 		j := i
@@ -48,19 +48,25 @@ func Name(input string, lang Lang) (string, Reason) {
 			for _, t := range toks[i:j] {
 				b.WriteString(t.text)
 			}
-			words = append(words, nameWord{capitalize(b.String()), true})
+			// Letters that spell a filler or a lead-in ("U M", "H I") are not part of a name.
+			if k := fold(b.String()); !nameFillers[k] && !(len(parts) == 0 && nameLeadIns[k]) {
+				parts = append(parts, nameWord{capitalize(b.String()), true})
+			}
 			i = j
 			continue
 		}
 		joined := spelledHyphens(toks[i].text)
-		words = append(words, nameWord{capitalize(joined), joined != toks[i].text})
+		parts = append(parts, nameWord{capitalize(joined), joined != toks[i].text})
 		i++
 	}
-	out := dropRepeats(words)
+	out := dropRepeats(parts)
 	for _, w := range out {
 		if notNameWords[fold(w)] {
 			return "", NeedName // "I'm calling about my appointment"
 		}
+	}
+	if spokenNumber(out, lang) {
+		return "", NeedName // an answer to a different question ("March third nineteen eighty")
 	}
 	name := strings.Join(out, " ")
 	if strings.IndexFunc(name, unicode.IsLetter) < 0 {
@@ -166,6 +172,32 @@ var notNameWords = map[string]bool{
 	"representative": true, "operator": true, "phone": true, "number": true, "birthday": true,
 	"mi": true, "cita": true, "citas": true, "quiero": true, "necesito": true, "sobre": true, "para": true,
 	"llamo": true, "llamando": true, "agente": true, "representante": true, "ayuda": true,
+	"didn't": true, "can't": true, "not": true, "it": true, "that": true, "was": true, "get": true,
+}
+
+// nameSafeNumberWords are number-word homophones that are also surnames or name particles (Oh, Won, Una).
+var nameSafeNumberWords = map[string]bool{"o": true, "oh": true, "won": true, "to": true, "too": true,
+	"for": true, "fore": true, "ate": true, "tree": true, "una": true, "un": true, "may": true, "mar": true}
+
+// spokenNumber reports whether every word is a number, month or date filler word and at least one is a
+// number that is not also a name: such an answer is a date or digits said at the name question.
+func spokenNumber(ws []string, lang Lang) bool {
+	numbers := 0
+	for _, w := range ws {
+		for _, part := range strings.Split(fold(w), "-") {
+			t := classify(part, lang)
+			switch t.kind {
+			case kUnit, kTeen, kTens, kTwoDigit, kHundred, kHundreds, kThousand, kOrdinal, kRepeat:
+				if !nameSafeNumberWords[part] {
+					numbers++
+				}
+			case kMonth, kFiller, kJoin:
+			default:
+				return false
+			}
+		}
+	}
+	return numbers > 0
 }
 
 var nameFillers = map[string]bool{
@@ -248,22 +280,29 @@ func spelledHyphens(s string) string {
 	return strings.Join(parts, "")
 }
 
-// capitalize gives a word said in one case ("maria", "GARCIA") a capital after each hyphen or apostrophe
-// boundary ("o'brien" → "O'Brien"); a mixed-case word is already how the caller or ASR wanted it.
+// capitalize gives a word said in one case ("maria", "GARCIA") an initial capital and one after each hyphen
+// or name-prefix apostrophe ("o'brien" → "O'Brien"); a mixed-case word is kept as the caller or ASR gave it.
 func capitalize(w string) string {
 	if w != strings.ToLower(w) && w != strings.ToUpper(w) {
 		return w
 	}
 	var b strings.Builder
 	b.Grow(len(w))
-	start := true
+	start, run := true, 0 // run counts letters since the last boundary
 	for _, r := range w {
 		if start {
 			b.WriteRune(unicode.ToUpper(r))
 		} else {
 			b.WriteRune(unicode.ToLower(r))
 		}
-		start = r == '-' || r == '\''
+		// A capital follows a hyphen, and an apostrophe after one letter (O'Brien, D'Angelo) but not a
+		// contraction (didn't).
+		start = r == '-' || (r == '\'' && run == 1)
+		if r == '-' || r == '\'' {
+			run = 0
+		} else {
+			run++
+		}
 	}
 	return b.String()
 }
