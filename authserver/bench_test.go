@@ -2,12 +2,14 @@ package authserver
 
 import (
 	"context"
-	"syscall"
+	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,8 +61,14 @@ func (l *latencies) report(b *testing.B, cpu0 time.Duration) {
 // SSN-4 in one request → code), 50 concurrent clients, all state written to
 // SQLite (auth_session, code, audit record).
 func BenchmarkChallengeVerify(b *testing.B) {
+	for _, clients := range []int{50, 10} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) { benchVerify(b, clients) })
+	}
+}
+
+func benchVerify(b *testing.B, clients int) {
 	e, gen := benchEnv(b)
-	b.SetParallelism(25) // × GOMAXPROCS(2) = 50 clients
+	b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0))) // 25 × GOMAXPROCS(2) = 50 clients
 	var next atomic.Int64
 	var lat latencies
 	_, cc := pkce()
