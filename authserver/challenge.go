@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,6 +81,7 @@ type challengeInput struct {
 	scope                        []string
 	scopeGiven                   bool
 	resource, codeChallenge, acr string
+	maxAge                       time.Duration // -1 when absent
 }
 
 func (s *Server) parseChallenge(ctx context.Context, r *http.Request, f url.Values) (*challengeInput, error) {
@@ -129,12 +131,13 @@ func (s *Server) parseChallenge(ctx context.Context, r *http.Request, f url.Valu
 	if len(in.stir) > 64 || len(in.callRef) > 128 {
 		return nil, newErr(challenge.ErrInvalidRequest, "field too long")
 	}
+	in.maxAge = -1
 	if ma := f.Get("max_age"); ma != "" {
-		for _, ch := range ma {
-			if ch < '0' || ch > '9' {
-				return nil, bad("max_age")
-			}
+		n, err := strconv.Atoi(ma)
+		if err != nil || n < 0 || len(ma) > 9 {
+			return nil, bad("max_age")
 		}
+		in.maxAge = time.Duration(n) * time.Second
 	}
 	in.acr = f.Get("acr_values")
 	for _, a := range strings.Fields(in.acr) {
@@ -362,7 +365,7 @@ func (st *step) verifyKBA() (any, error) {
 			match = p
 		}
 	}
-	if matches != 1 {
+	if matches == 0 {
 		match = nil
 	}
 	// One lock read whatever happened (timing), on the matched patient or a stand-in.
@@ -558,7 +561,9 @@ func (st *step) reenter() (any, error) {
 			want = a
 		}
 	}
-	if acrRank(want) <= acrRank(as.ACR) {
+	// max_age (RFC 9470): a proof older than that needs a fresh one — the code.
+	stale := in.maxAge >= 0 && st.now.Sub(as.AuthTime) > in.maxAge
+	if acrRank(want) <= acrRank(as.ACR) && !stale {
 		return st.issueCode("code.reissued")
 	}
 	p, err := s.cfg.Store.GetPatient(st.ctx, as.Patient)

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -698,6 +700,34 @@ func TestSessionBindingAndLifetime(t *testing.T) {
 	})
 }
 
+// TestReentryMaxAge: re-entry at the proven level reissues a code; with a
+// max_age older than the proof it asks for the one-time code.
+func TestReentryMaxAge(t *testing.T) {
+	e := newEnv(t, nil)
+	m := demo("pt-0002")
+	v, c := pkce()
+	r := e.post("/challenge", kba(c, m.Name, m.Birthdate, m.SSNLast4, m.Phone, stirA, ""))
+	var ok challenge.ChallengeSuccess
+	r.json(&ok)
+	var tr struct {
+		AuthSession string `json:"auth_session"`
+	}
+	e.redeem(ok.AuthorizationCode, v).json(&tr)
+	_, c2 := pkce()
+	if r := e.post("/challenge", follow(tr.AuthSession, "code_challenge", c2, "code_challenge_method", "S256")); r.status != 200 {
+		t.Fatalf("reissue: %d %s", r.status, r.body)
+	}
+	if r := e.post("/challenge", follow(tr.AuthSession)); r.err.Error != "invalid_request" {
+		t.Fatalf("re-entry without code_challenge: %s", r.body)
+	}
+	e.clk.Add(2 * time.Minute)
+	_, c3 := pkce()
+	r = e.post("/challenge", follow(tr.AuthSession, "code_challenge", c3, "code_challenge_method", "S256", "max_age", "60"))
+	if !r.err.OTPRequired {
+		t.Fatalf("stale proof: %s", r.body)
+	}
+}
+
 func TestRedirectToWeb(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Policy.WebOnlyScopes = []string{"account:manage"} })
 	_, c := pkce()
@@ -708,7 +738,12 @@ func TestRedirectToWeb(t *testing.T) {
 }
 
 func TestAuditHasNoPHI(t *testing.T) {
-	e := newEnv(t, nil)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	e := newEnv(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c.OTP = &TwilioVerify{BaseURL: "http://127.0.0.1:1", AccountSID: "AC1", ServiceSID: "VA1", AuthToken: "tok"} // fails: logged
+	})
 	m := demo("pt-0001")
 	_, c := pkce()
 	e.post("/challenge", kba(c, m.Name, m.Birthdate, m.SSNLast4, m.Phone, stirA, ""))
@@ -728,4 +763,35 @@ func TestAuditHasNoPHI(t *testing.T) {
 	if code != "" && bytes.Contains(raw, []byte(`"`+code+`"`)) {
 		t.Error("audit contains the OTP")
 	}
+	// A bad client assertion and an OTP-send failure are logged — without PHI or secrets.
+	_, c = pkce()
+	if r := e.post("/challenge", kba(c, m.Name, m.Birthdate, m.SSNLast4, m.Phone, "", "")); !r.err.OTPRequired {
+		t.Fatalf("send failure must still look like otp_required: %s", r.body)
+	}
+	f := kba("x", m.Name, m.Birthdate, m.SSNLast4, m.Phone, "", "")
+	f.Set("client_assertion_type", assertionTypeJWTBearer)
+	f.Set("client_assertion", "a.b.c")
+	e.post("/challenge", f, noAuth)
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	if !strings.Contains(out, "OTP send failed") {
+		t.Fatalf("expected a logged send failure, got %q", out)
+	}
+	for _, secret := range []string{"Maria", "Garcia", m.Birthdate, m.SSNLast4, m.Phone, "pt-0001", ivrSecret, "tok"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log contains %q: %s", secret, out)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

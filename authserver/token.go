@@ -406,7 +406,14 @@ func (s *Server) grantExchange(ctx context.Context, c *Client, f url.Values) (an
 		return nil, newErr(challenge.ErrInvalidRequest, "unsupported requested_token_type")
 	}
 	// Target: exactly one resource (or an audience naming one), allowed for this client.
-	targets := append(append([]string{}, f["resource"]...), f["audience"]...)
+	// An audience naming this AS itself (the ID-JAG convention, which the
+	// challenge client follows) is not a second target.
+	targets := append([]string{}, f["resource"]...)
+	for _, a := range f["audience"] {
+		if a != s.cfg.Issuer {
+			targets = append(targets, a)
+		}
+	}
 	slices.Sort(targets)
 	targets = slices.Compact(targets)
 	if len(targets) != 1 || !s.resourceAllowed(c, targets[0]) {

@@ -74,5 +74,4 @@ var (
 	ErrIdentity         = errors.New("ivr: identity-check")
 	ErrUnauthorizedHost = errors.New("ivr: unauthorized-host")
 	ErrRejected         = errors.New("ivr: rejected")
-	errToolFailed       = errors.New("ivr: tool-failed") // stands for tool errors outside the vocabulary
 )

@@ -70,10 +70,11 @@ func (s *Server) handleRelayDone(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sid := form.Get("CallSid")
+	gone := finalStatuses[form.Get("CallStatus")] // the caller hung up: nothing to reconnect
 	reconnect := false
 	st, err := s.update(r.Context(), sid, func(c *session.Call, st *State) bool {
 		reconnect = false
-		if st.Out.End != "" || c.Ended {
+		if st.Out.End != "" || c.Ended || gone {
 			return false
 		}
 		if st.Reconnects < maxReconnects {
@@ -90,7 +91,7 @@ func (s *Server) handleRelayDone(w http.ResponseWriter, r *http.Request) {
 	case reconnect:
 		s.log.Info("relay reconnect", "call", s.pseudo("call", sid), "session_status", form.Get("SessionStatus"))
 		s.writeTwiML(w, s.connectVerbs(st))
-	case st.Out.End == endTransfer:
+	case st.Out.End == endTransfer && !gone:
 		s.writeTwiML(w, s.transferVerbs())
 	default:
 		s.writeTwiML(w, []twiml.Element{&twiml.VoiceHangup{}})

@@ -191,6 +191,17 @@ func TestRelayDoneReconnects(t *testing.T) {
 	if _, st := f.state(sid); st.Reason != ReasonBackendDown {
 		t.Errorf("reason %q", st.Reason)
 	}
+	// A callback for a call the caller already left changes nothing and hangs up.
+	sid2 := "CA00000000000000000000000000000016"
+	ws2 := relaySetup(t, f, sid2)
+	ws2.Close()
+	doc := parseTwiML(t, f.post("/twilio/relay/done", callForm(sid2, "CallStatus", "completed", "SessionStatus", "ended"), nil))
+	if got := doc.Verbs[0].XMLName.Local; got != "Hangup" {
+		t.Errorf("after hang-up: %s", got)
+	}
+	if _, st := f.state(sid2); st.Reconnects != 0 || st.Outcome != "" {
+		t.Errorf("state changed: %+v", st)
+	}
 }
 
 // Shutdown ends open relay sessions with `end` so Twilio reconnects the

@@ -535,7 +535,7 @@ func closedEvents(ev relayEvent) chan relayEvent {
 // since a hold phrase may come first. An end message is a transfer.
 func (p *relayPhone) collect(ctx context.Context, t *Turn, start time.Time) (Reply, error) {
 	rep := Reply{Status: http.StatusSwitchingProtocols}
-	var text strings.Builder
+	var text, utterance strings.Builder
 	timeout := p.cfg.Timeout
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -575,10 +575,13 @@ func (p *relayPhone) collect(ctx context.Context, t *Turn, start time.Time) (Rep
 					rep.FirstWords = ev.at.Sub(start)
 				}
 				text.WriteString(ev.msg.Token)
-				if ev.msg.Last && t.ExpectClose == 0 && allMatch(text.String(), t.Expect) {
-					return finish(), nil
-				}
+				utterance.WriteString(ev.msg.Token)
 				if ev.msg.Last {
+					held := t.hold != nil && t.hold.MatchString(utterance.String())
+					utterance.Reset()
+					if t.ExpectClose == 0 && !held && allMatch(text.String(), t.Expect) {
+						return finish(), nil
+					}
 					text.WriteString(" ")
 				}
 			case "end":

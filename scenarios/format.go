@@ -119,6 +119,10 @@ type Turn struct {
 	// Authenticated marks the turn whose reply is the first one the caller hears
 	// as an authenticated caller; must_not_contain stops applying from here.
 	Authenticated bool `yaml:"authenticated"`
+
+	// hold (load generator): an utterance matching it is a hold phrase, so
+	// the relay turn is not over at its last=true.
+	hold *regexp.Regexp
 }
 
 // Final holds the assertions made after the call ends.

@@ -64,9 +64,9 @@ type LoadConfig struct {
 	WrongEvery         int           // every Nth caller gives a wrong SSN-4 (0 = none)
 	Pace               time.Duration // think time between a caller's turns
 	AuthMarker         *regexp.Regexp
-	// TurnDone (a /regex/ expect entry) tells the relay reader that the agent's
-	// turn is over, so a hold phrase is not taken for the answer.
-	TurnDone    string
+	// Hold matches the agent's hold phrases: on the relay a turn is over at
+	// the first last=true utterance that is not one.
+	Hold        *regexp.Regexp
 	TurnTimeout time.Duration
 	Patients    []SyntheticPatient
 	Progress    func(done, errors int)
@@ -166,10 +166,8 @@ func syntheticCall(ctx context.Context, target *Target, p SyntheticPatient, wron
 		dob = dob[4:6] + dob[6:8] + dob[0:4] // MMDDYYYY
 	}
 	turns := []Turn{{Answer: true}, {Say: p.Name}, {Press: dob}, {Press: ssn}, {Say: "appointments"}}
-	if cfg.TurnDone != "" {
-		for i := range turns {
-			turns[i].Expect = []string{cfg.TurnDone}
-		}
+	for i := range turns {
+		turns[i].hold = cfg.Hold
 	}
 	st.outcome = "failed"
 	for i := range turns {
@@ -269,7 +267,7 @@ func LoadMain(args []string, stdout, stderr io.Writer) int {
 	pid := fs.Int("pid", 0, "pid of the target process, for its RSS (with --target)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	marker := fs.String("auth-marker", `verified`, "regexp: agent words after the last answer that mean the caller is authenticated")
-	turnDone := fs.String("turn-done", `\?|press one|connect you|verif|code|went wrong|goodbye`, "regexp: agent words that end a turn (relay: hold phrases do not)")
+	hold := fs.String("hold", `one moment|still checking|almost there|thanks for waiting|un momento|sigo verificando|ya casi`, "regexp: the agent's hold phrases (relay: a turn is over at the first utterance that is not one)")
 	timeout := fs.Duration("turn-timeout", 10*time.Second, "longest wait for the agent in one turn")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return 2
@@ -316,11 +314,12 @@ func LoadMain(args []string, stdout, stderr io.Writer) int {
 	if n > 10000 {
 		n = 10000
 	}
-	if _, err := regexp.Compile(*turnDone); err != nil {
-		fmt.Fprintf(stderr, "--turn-done: %v\n", err)
+	holdRE, err := regexp.Compile("(?i)" + *hold)
+	if err != nil {
+		fmt.Fprintf(stderr, "--hold: %v\n", err)
 		return 2
 	}
-	cfg := LoadConfig{Calls: *calls, Concurrency: *conc, WrongEvery: *wrongEvery, Pace: *pace, AuthMarker: re, TurnDone: "/" + *turnDone + "/",
+	cfg := LoadConfig{Calls: *calls, Concurrency: *conc, WrongEvery: *wrongEvery, Pace: *pace, AuthMarker: re, Hold: holdRE,
 		TurnTimeout: *timeout, Patients: generatePatients(n)}
 	tty := isTerminal(stderr)
 	var pmu sync.Mutex

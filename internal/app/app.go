@@ -271,7 +271,7 @@ func (s *Stack) startEmbedded(ctx context.Context, httpClient *http.Client) erro
 			{ID: hostClientID, Secret: s.secrets.HostClientSecret},
 		},
 		Resources:      []string{s.MCPURL},
-		OTP:            &authserver.OutboxChannel{Path: s.OTPOutboxPath()},
+		OTP:            &authserver.OutboxChannel{Path: s.OTPOutboxPath(), Store: s.store, Now: cfg.Now},
 		TrustedIssuers: trusted,
 		HTTPClient:     httpClient, Logger: s.logger.With("component", "authserver"), Now: cfg.Now,
 	})

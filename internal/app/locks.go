@@ -63,7 +63,7 @@ func ClearLock(ctx context.Context, cfg Config, patientIDOrNumber string) error 
 	defer st.Close()
 	as, err := authserver.New(authserver.Config{
 		Issuer: "http://operator.invalid", Store: st, Pepper: secrets.Pepper, LogKey: secrets.LogKey,
-		SigningKeys: secrets.ASSigningKeys, OTP: &authserver.OutboxChannel{Path: OutboxPath(Defaults(cfg).DataDir)},
+		SigningKeys: secrets.ASSigningKeys, OTP: &authserver.OutboxChannel{Path: OutboxPath(Defaults(cfg).DataDir), Store: st},
 	})
 	if err != nil {
 		return err
