@@ -365,7 +365,7 @@ func (st *step) verifyKBA() (any, error) {
 			match = p
 		}
 	}
-	if matches == 0 {
+	if matches != 1 {
 		match = nil
 	}
 	// One lock read whatever happened (timing), on the matched patient or a stand-in.
