@@ -234,6 +234,12 @@ func CallMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if !show(phone.Do(ctx, &Turn{Answer: true})) {
 		return 0
 	}
+	echoes := false // a terminal echoes what the user types
+	if f, ok := stdin.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			echoes = true
+		}
+	}
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(stdin)
@@ -263,6 +269,9 @@ func CallMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 0
 		}
 		line = strings.TrimSpace(line)
+		if !echoes {
+			fmt.Fprintln(stdout, line) // piped input: show what "you" said
+		}
 		var t Turn
 		switch {
 		case line == "/otp":

@@ -85,13 +85,14 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
-// voiceauth load against the embedded stack: synthetic callers authenticate,
+// voiceauth load against the embedded stack (one call at a time: this checks
+// the tool's accounting, not throughput): synthetic callers authenticate,
 // the wrong-on-purpose ones do not, and nothing errors.
 func TestLoadMainEmbedded(t *testing.T) {
 	for _, tr := range []string{TransportWebhook, TransportRelay} {
 		t.Run(tr, func(t *testing.T) {
 			var out, errb strings.Builder
-			code := LoadMain([]string{"--calls", "20", "--concurrency", "4", "--wrong-every", "10", "--transport", tr, "--json"}, &out, &errb)
+			code := LoadMain([]string{"--calls", "20", "--concurrency", "1", "--wrong-every", "10", "--transport", tr, "--json"}, &out, &errb)
 			var rep LoadReport
 			if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
 				t.Fatalf("exit %d, %v: %s %s", code, err, out.String(), errb.String())

@@ -218,16 +218,27 @@ func (c *stmtCache) get(ctx context.Context, q string) *sql.Stmt {
 		return nil
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if st, ok := c.stmts[q]; ok {
+		c.mu.Unlock()
 		return st
 	}
-	if len(c.stmts) >= stmtCacheMax {
+	full := len(c.stmts) >= stmtCacheMax
+	c.mu.Unlock()
+	if full {
 		return nil
 	}
+	// Prepare without holding mu: preparing waits for the writer's only
+	// connection, and a transaction holding that connection may itself be
+	// waiting for mu (peek) — holding both would deadlock.
 	st, err := c.db.PrepareContext(ctx, q)
 	if err != nil {
 		return nil // the unprepared path reports the error
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.stmts[q]; ok {
+		st.Close()
+		return prev
 	}
 	c.stmts[q] = st
 	return st
