@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -88,6 +89,20 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// VOICEAUTH_CPUPROFILE=file profiles the whole run (docs/PERFORMANCE.md).
+	if path := os.Getenv("VOICEAUTH_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintln(stderr, "voiceauth serve: cpu profile:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "voiceauth serve: cpu profile:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	st, err := app.Start(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "voiceauth serve:", err)
