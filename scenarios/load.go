@@ -36,6 +36,7 @@ type LoadReport struct {
 	TokensIssued    int            `json:"tokens_issued,omitempty"` // embedded only (observed at the AS)
 	ToolCalls       int            `json:"tool_calls,omitempty"`    // embedded only (observed at the MCP server)
 	RSS             string         `json:"rss"`
+	Repeat          int            `json:"repeat,omitempty"` // "*" turns per call (turn-capacity mode)
 }
 
 // Percentiles of a latency sample.
@@ -70,11 +71,16 @@ type LoadConfig struct {
 	TurnTimeout time.Duration
 	Patients    []SyntheticPatient
 	Progress    func(done, errors int)
+	// Repeat > 0 replaces the KBA script: after answering, each caller
+	// presses "*" (repeat the question) Repeat times and hangs up. Every such
+	// turn is signed and persists the call state, but reaches neither the AS
+	// nor the MCP server: it measures the voice front end's turn capacity.
+	Repeat int
 }
 
 // RunLoad places cfg.Calls synthetic calls on target.
 func RunLoad(ctx context.Context, target *Target, cfg LoadConfig) LoadReport {
-	rep := LoadReport{Calls: cfg.Calls, Concurrency: cfg.Concurrency, Transport: target.Transport, Target: target.VoiceURL, Outcomes: map[string]int{}}
+	rep := LoadReport{Calls: cfg.Calls, Concurrency: cfg.Concurrency, Transport: target.Transport, Target: target.VoiceURL, Outcomes: map[string]int{}, Repeat: cfg.Repeat}
 	var mu sync.Mutex
 	var turnLat, authLat, toolLat []time.Duration
 	var done, errs atomic.Int64
@@ -87,7 +93,7 @@ func RunLoad(ctx context.Context, target *Target, cfg LoadConfig) LoadReport {
 			defer wg.Done()
 			for i := range jobs {
 				p := cfg.Patients[i%len(cfg.Patients)]
-				wrong := cfg.WrongEvery > 0 && i%cfg.WrongEvery == cfg.WrongEvery-1
+				wrong := cfg.Repeat == 0 && cfg.WrongEvery > 0 && i%cfg.WrongEvery == cfg.WrongEvery-1
 				res := syntheticCall(ctx, target, p, wrong, cfg)
 				mu.Lock()
 				turnLat = append(turnLat, res.turns...)
@@ -166,10 +172,19 @@ func syntheticCall(ctx context.Context, target *Target, p SyntheticPatient, wron
 		dob = dob[4:6] + dob[6:8] + dob[0:4] // MMDDYYYY
 	}
 	turns := []Turn{{Answer: true}, {Say: p.Name}, {Press: dob}, {Press: ssn}, {Say: "appointments"}}
+	if cfg.Repeat > 0 {
+		turns = []Turn{{Answer: true}}
+		for range cfg.Repeat {
+			turns = append(turns, Turn{Press: "*"})
+		}
+		st.outcome = OutcomeHungUp
+	}
 	for i := range turns {
 		turns[i].hold = cfg.Hold
 	}
-	st.outcome = "failed"
+	if cfg.Repeat == 0 {
+		st.outcome = "failed"
+	}
 	for i := range turns {
 		if i > 0 && cfg.Pace > 0 {
 			select {
@@ -198,8 +213,9 @@ func syntheticCall(ctx context.Context, target *Target, p SyntheticPatient, wron
 		if rep.Ended {
 			return st
 		}
-		switch i {
-		case 3:
+		switch {
+		case cfg.Repeat > 0:
+		case i == 3:
 			if cfg.AuthMarker != nil && cfg.AuthMarker.MatchString(rep.Text) {
 				st.outcome, st.auth = OutcomeAuthenticated, rep.Complete
 				break
@@ -216,7 +232,7 @@ func syntheticCall(ctx context.Context, target *Target, p SyntheticPatient, wron
 			phone.Do(hctx, &Turn{Hangup: true})
 			st.outcome = OutcomeHungUp
 			return st
-		case 4:
+		case i == 4:
 			if st.outcome == OutcomeAuthenticated {
 				st.tool = rep.Complete
 			}
@@ -269,8 +285,14 @@ func LoadMain(args []string, stdout, stderr io.Writer) int {
 	marker := fs.String("auth-marker", `verified`, "regexp: agent words after the last answer that mean the caller is authenticated")
 	hold := fs.String("hold", `one moment|still checking|almost there|thanks for waiting|un momento|sigo verificando|ya casi`, "regexp: the agent's hold phrases (relay: a turn is over at the first utterance that is not one)")
 	timeout := fs.Duration("turn-timeout", 10*time.Second, "longest wait for the agent in one turn")
+	idle := fs.Int("idle", 0, "idle mode: open N relay calls (greeting only), hold them, report the server's RSS per call (with --pid); --concurrency calls are opened at once, held for --idle-hold")
+	repeat := fs.Int("repeat", 0, "turn-capacity mode: each call answers, presses \"*\" (repeat the question) N times and hangs up — signed turns with state persisted, no AS/MCP")
+	holdFor := fs.Duration("idle-hold", 5*time.Second, "idle mode: how long to hold the calls once all are open")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return 2
+	}
+	if *idle > 0 {
+		return idleMain(tf, *idle, *conc, *holdFor, *timeout, *pid, *asJSON, stdout, stderr)
 	}
 	if *calls <= 0 || *conc <= 0 {
 		fmt.Fprintln(stderr, "--calls and --concurrency must be > 0")
@@ -320,7 +342,7 @@ func LoadMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg := LoadConfig{Calls: *calls, Concurrency: *conc, WrongEvery: *wrongEvery, Pace: *pace, AuthMarker: re, Hold: holdRE,
-		TurnTimeout: *timeout, Patients: generatePatients(n)}
+		TurnTimeout: *timeout, Patients: generatePatients(n), Repeat: *repeat}
 	tty := isTerminal(stderr)
 	var pmu sync.Mutex
 	var lastPrint time.Time
@@ -373,6 +395,9 @@ func LoadMain(args []string, stdout, stderr io.Writer) int {
 
 func writeLoad(w io.Writer, r LoadReport) {
 	fmt.Fprintf(w, "target          %s (%s)\n", r.Target, r.Transport)
+	if r.Repeat > 0 {
+		fmt.Fprintf(w, "mode            turn capacity: answer + %d \"*\" turns per call (no AS/MCP)\n", r.Repeat)
+	}
 	fmt.Fprintf(w, "calls           %d at concurrency %d in %s (%d wrong on purpose)\n", r.Calls, r.Concurrency, r.Elapsed.Round(time.Millisecond), r.WrongOnPurpose)
 	fmt.Fprintf(w, "throughput      %.1f calls/s, %.1f turns/s\n", r.CallsPerSecond, r.TurnsPerSecond)
 	fmt.Fprintf(w, "turn latency    %s\n", r.TurnLatency)
