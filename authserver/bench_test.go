@@ -163,3 +163,39 @@ func BenchmarkNameKeys(b *testing.B) {
 		NameKeys("Zoë Müller-Lüdenscheidt")
 	}
 }
+
+// BenchmarkFailureTiming is the profile's timing probe: a known caller with
+// a wrong SSN-4 and an unknown caller must take the same time, or response
+// time would tell who is a patient. One client, so the numbers are service
+// times, not queueing; compare the p50-ms of the two sub-benchmarks.
+func BenchmarkFailureTiming(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		who  func(p DemoPatient) (name, dob, ssn string)
+	}{
+		{"known-wrong-ssn4", func(p DemoPatient) (string, string, string) { return p.Name, p.Birthdate, "0000" }},
+		{"unknown-person", func(p DemoPatient) (string, string, string) {
+			return "Quentin Zzyzx " + p.SSNLast4, p.Birthdate, p.SSNLast4
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			e, gen := benchEnv(b)
+			e.srv.pol.IdentityFailures, e.srv.pol.IdentityCap24h, e.srv.pol.IdentityCap30d, e.srv.pol.NumberFailures = 1<<30, 1<<30, 1<<30, 1<<30
+			var lat latencies
+			_, cc := pkce()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for i := 0; b.Loop(); i++ {
+				p := gen[i%len(gen)]
+				name, dob, ssn := c.who(p)
+				t0 := time.Now()
+				r := e.post("/challenge", kba(cc, name, dob, ssn, p.Phone, stirA, ""))
+				lat.add(time.Since(t0))
+				if r.err.Error != challenge.ErrInsufficientAuthorization {
+					b.Fatalf("%d %s", r.status, r.body)
+				}
+			}
+			lat.report(b, cpu0)
+		})
+	}
+}
