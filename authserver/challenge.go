@@ -594,8 +594,9 @@ type codeData struct {
 	// SessionData is the state of an auth_session that got its code on its
 	// first request and so was never stored on its own.
 	SessionData json.RawMessage `json:"session_data,omitempty"`
-	JTI         string          `json:"jti,omitempty"`    // access token issued on redemption
-	Family      string          `json:"family,omitempty"` // refresh family issued on redemption
+	CallRef     string          `json:"call_ref,omitempty"` // the call the auth_session was bound to
+	JTI         string          `json:"jti,omitempty"`      // access token issued on redemption
+	Family      string          `json:"family,omitempty"`   // refresh family issued on redemption
 }
 
 func (st *step) issueCode(event string) (any, error) {
@@ -607,7 +608,7 @@ func (st *step) issueCode(event string) (any, error) {
 	}
 	code := randomToken(32)
 	cd := codeData{Client: as.Client, Challenge: as.Challenge, Resource: as.Resource, Scope: scopes,
-		ACR: as.ACR, Subject: as.Patient, AuthTime: as.AuthTime, Issued: st.now, Session: st.rec.Key}
+		ACR: as.ACR, Subject: as.Patient, AuthTime: as.AuthTime, Issued: st.now, Session: st.rec.Key, CallRef: as.CallRef}
 	as.Challenge = ""            // one code per code_challenge
 	fresh := st.in.session == "" // its value was never handed out: store it with the code
 	if fresh {

@@ -96,6 +96,7 @@ type Policy struct {
 	CodeTTL        time.Duration // 60 s
 	AccessTokenTTL time.Duration // 10 min (never above 15 min)
 	RefreshTTL     time.Duration // 12 h
+	ReverifyAfter  time.Duration // 1 h: a refresh after this long since authentication needs KBA again
 	ExchangeMaxACR string        // default cap for exchanged tokens: kba
 
 	// WebOnlyScopes are scopes the AS grants only in a browser: asking for
@@ -138,6 +139,7 @@ func (p Policy) withDefaults() Policy {
 		p.AccessTokenTTL = 15 * time.Minute
 	}
 	def(&p.RefreshTTL, 12*time.Hour)
+	def(&p.ReverifyAfter, time.Hour)
 	if p.ExchangeMaxACR == "" {
 		p.ExchangeMaxACR = challenge.ACRKBA
 	}

@@ -37,6 +37,7 @@ type grant struct {
 	scope    []string
 	acr      string
 	authTime time.Time
+	callRef  string // carried into refresh tokens for re-verification
 }
 
 // mintAccess signs an RFC 9068 JWT access token.
@@ -128,7 +129,7 @@ func (s *Server) grantCode(ctx context.Context, c *Client, f url.Values) (any, e
 	cd.Used = true
 	cd.JTI = ""
 	cd.Family = randomToken(16)
-	g := grant{client: c.ID, subject: cd.Subject, resource: cd.Resource, scope: cd.Scope, acr: cd.ACR, authTime: cd.AuthTime}
+	g := grant{client: c.ID, subject: cd.Subject, resource: cd.Resource, scope: cd.Scope, acr: cd.ACR, authTime: cd.AuthTime, callRef: cd.CallRef}
 	tok, jti, exp, err := s.mintAccess(g)
 	if err != nil {
 		return nil, err
@@ -206,6 +207,7 @@ type refreshData struct {
 	Scope    []string  `json:"scope"`
 	ACR      string    `json:"acr"`
 	AuthTime time.Time `json:"auth_time"`
+	CallRef  string    `json:"call_ref,omitempty"`
 	Used     bool      `json:"used"`
 	JTI      string    `json:"jti,omitempty"` // access token issued with this refresh token
 }
@@ -223,7 +225,7 @@ func (s *Server) newRefresh(ctx context.Context, family string, g grant, jti str
 	rt := randomToken(32)
 	exp := s.now().Add(s.pol.RefreshTTL)
 	data, _ := json.Marshal(refreshData{Family: family, Client: g.client, Subject: g.subject, Resource: g.resource,
-		Scope: g.scope, ACR: g.acr, AuthTime: g.authTime})
+		Scope: g.scope, ACR: g.acr, AuthTime: g.authTime, CallRef: g.callRef})
 	if err := s.cfg.Store.PutRecord(ctx, &session.Record{Kind: kindRefresh, Key: hashKey(rt), Data: data, ExpiresAt: exp}); err != nil {
 		return "", err
 	}
@@ -362,7 +364,14 @@ func (s *Server) grantRefresh(ctx context.Context, c *Client, f url.Values) (any
 		}
 		scope = req
 	}
-	g := grant{client: c.ID, subject: rd.Subject, resource: rd.Resource, scope: scope, acr: rd.ACR, authTime: rd.AuthTime}
+	// A refresh long after the caller proved who they are needs the caller
+	// again (checklist item 37): answer insufficient_authorization with a
+	// fresh auth_session bound to the same client and call, which the client
+	// resumes at the challenge endpoint. The refresh token stays unused.
+	if now.Sub(rd.AuthTime) > s.pol.ReverifyAfter {
+		return s.reverify(ctx, c, rd, now)
+	}
+	g := grant{client: c.ID, subject: rd.Subject, resource: rd.Resource, scope: scope, acr: rd.ACR, authTime: rd.AuthTime, callRef: rd.CallRef}
 	tok, jti, exp, err := s.mintAccess(g)
 	if err != nil {
 		return nil, err
@@ -457,4 +466,18 @@ func (s *Server) grantExchange(ctx context.Context, c *Client, f url.Values) (an
 	s.audit(ctx, "token.exchanged", c.ID, vt.subject, "", "", "issued", map[string]string{"issuer": vt.issuer, "acr": acr, "jti": jti})
 	return challenge.TokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(exp.Sub(s.now()).Seconds()),
 		Scope: strings.Join(granted, " "), IssuedTokenType: challenge.TokenTypeAccessToken}, nil
+}
+
+// reverify opens a new auth_session for a refresh that needs the caller to
+// prove who they are again.
+func (s *Server) reverify(ctx context.Context, c *Client, rd refreshData, now time.Time) (any, error) {
+	token := randomToken(32)
+	as := authSession{Client: c.ID, CallRef: rd.CallRef, Created: now, Resource: rd.Resource, Scope: rd.Scope, Stage: stageKBA}
+	data, _ := json.Marshal(as)
+	rec := &session.Record{Kind: kindAuthSession, Key: hashKey(token), Data: data, ExpiresAt: s.sessionExpiry(&as, now)}
+	if err := s.cfg.Store.PutRecord(ctx, rec); err != nil {
+		return nil, err
+	}
+	s.audit(ctx, "refresh.reverify", c.ID, rd.Subject, "", rd.CallRef, "insufficient_authorization", nil)
+	return nil, &oauthError{resp: challenge.ErrorResponse{Error: challenge.ErrInsufficientAuthorization, AuthSession: token, KBARequired: kbaAll}}
 }

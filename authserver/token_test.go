@@ -412,3 +412,43 @@ func TestJWKSRotation(t *testing.T) {
 		t.Fatal(resp.Header)
 	}
 }
+
+// TestRefreshNeedsReverification is checklist item 37: a refresh long after
+// authentication answers insufficient_authorization with an auth_session;
+// the client resumes at the challenge endpoint with it (same call only).
+func TestRefreshNeedsReverification(t *testing.T) {
+	e := newEnv(t, nil)
+	code, v := e.codeFor("")
+	var t1 challenge.TokenResponse
+	e.redeem(code, v).json(&t1)
+	refresh := func(rt string) reply {
+		return e.post("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+	}
+	if r := refresh(t1.RefreshToken); r.status != 200 {
+		t.Fatalf("fresh refresh: %d %s", r.status, r.body)
+	}
+	var t2 challenge.TokenResponse
+	code, v = e.codeFor("")
+	e.redeem(code, v).json(&t2)
+
+	e.clk.Add(61 * time.Minute)
+	r := refresh(t2.RefreshToken)
+	if r.status != 400 || r.err.Error != challenge.ErrInsufficientAuthorization || r.err.AuthSession == "" || len(r.err.KBARequired) != 3 {
+		t.Fatalf("stale refresh: %d %s", r.status, r.body)
+	}
+	sess := r.err.AuthSession
+	m := demo("pt-0001")
+	if rr := e.post("/challenge", follow(sess, "call_ref", "another-call", "kba_name", m.Name)); rr.err.Error != challenge.ErrInvalidSession {
+		t.Fatalf("another call resumed the session: %s", rr.body)
+	}
+	v2, c2 := pkce()
+	rr := e.post("/challenge", follow(sess, "code_challenge", c2, "code_challenge_method", "S256",
+		"kba_name", m.Name, "kba_birthdate", m.Birthdate, "kba_ssn_last4", m.SSNLast4, "caller_phone", m.Phone, "stir_verstat", stirA))
+	var ok challenge.ChallengeSuccess
+	if rr.status != 200 || rr.json(&ok) != nil || ok.AuthorizationCode == "" {
+		t.Fatalf("resume: %d %s", rr.status, rr.body)
+	}
+	if red := e.redeem(ok.AuthorizationCode, v2); red.status != 200 {
+		t.Fatalf("redeem after re-verification: %d %s", red.status, red.body)
+	}
+}
