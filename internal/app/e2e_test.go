@@ -40,7 +40,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startStack(t *testing.T, cfg app.Config) (*app.Stack, *syncBuffer) {
+func startStack(t testing.TB, cfg app.Config) (*app.Stack, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
 	if cfg.DataDir == "" {
@@ -107,7 +107,7 @@ func (n node) attr(name string) string {
 
 // phone is a scripted caller talking to the webhook front end.
 type phone struct {
-	t       *testing.T
+	t       testing.TB
 	st      *app.Stack
 	callSid string
 	from    string

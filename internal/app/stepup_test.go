@@ -15,7 +15,7 @@ import (
 var asksCode = regexp.MustCompile(`(?i)six digit code`)
 
 // authenticate walks Maria (or whoever) through KBA and returns the menu turn.
-func authenticate(t *testing.T, p *phone, name, dob, ssn string) turn {
+func authenticate(t testing.TB, p *phone, name, dob, ssn string) turn {
 	t.Helper()
 	tr := p.listen(p.post("/twilio/voice", url.Values{"CallStatus": {"ringing"}}))
 	tr = p.say(tr, name)
