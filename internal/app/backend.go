@@ -301,12 +301,46 @@ func (b *backend) closeAll() {
 	}
 }
 
-// Ready checks that the MCP server and its AS can be discovered.
+// Ready checks, uncached, that the MCP server answers and that its
+// authorization server serves its metadata (discovery itself is cached, so
+// it alone would report a dead server as ready for minutes).
 func (b *backend) Ready(ctx context.Context) error {
-	if _, err := b.cfg.Challenge.Discover(ctx, b.cfg.MCPURL); err != nil {
+	d, err := b.cfg.Challenge.Discover(ctx, b.cfg.MCPURL)
+	if err != nil {
 		return errors.New("authorization server or MCP server unreachable")
 	}
+	if !b.answers(ctx, http.MethodPost, b.cfg.MCPURL) {
+		return errors.New("MCP server unreachable")
+	}
+	if !b.answers(ctx, http.MethodGet, wellKnown(d.AS.Issuer)) {
+		return errors.New("authorization server unreachable")
+	}
 	return nil
+}
+
+// answers reports whether url gives any HTTP answer below 500.
+func (b *backend) answers(ctx context.Context, method, u string) bool {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := b.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp.StatusCode < 500
+}
+
+// wellKnown is the RFC 8414 metadata URL of issuer (path-inserted).
+func wellKnown(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return issuer
+	}
+	u.Path = "/.well-known/oauth-authorization-server" + strings.TrimSuffix(u.Path, "/")
+	return u.String()
 }
 
 // callTokens is the mcpclient.TokenSource of one call.

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -358,3 +359,33 @@ func TestSecretsPersistAcrossRestarts(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+// TestReadyzFollowsTheBackends: /readyz turns 503 when the MCP server stops
+// answering, even though discovery is cached.
+func TestReadyzFollowsTheBackends(t *testing.T) {
+	var down atomic.Bool
+	st, _ := startStack(t, app.Config{WrapMCP: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if down.Load() {
+				http.Error(w, "down", http.StatusServiceUnavailable)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}})
+	get := func() int {
+		resp, err := http.Get(st.AdminURL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(); code != http.StatusOK {
+		t.Fatalf("readyz with everything up: %d", code)
+	}
+	down.Store(true)
+	if code := get(); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with the MCP server down: %d", code)
+	}
+}
