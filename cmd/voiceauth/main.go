@@ -140,5 +140,6 @@ func printBanner(w io.Writer, st *app.Stack, cfg app.Config) {
 	} else {
 		fmt.Fprintf(w, "\nDev secrets (Twilio auth token, client secrets) are in %s\n", cfg.SecretsFile)
 	}
-	fmt.Fprintln(w, "Try a call without a phone:  go run ./cmd/voiceauth call")
+	fmt.Fprintf(w, "Try a call without a phone:  go run ./cmd/voiceauth call --target %s --auth-token <TWILIO_AUTH_TOKEN>\n", st.VoiceURL)
+	fmt.Fprintln(w, "  (or plain `go run ./cmd/voiceauth call` for a private embedded stack)")
 }
