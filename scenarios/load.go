@@ -91,6 +91,14 @@ func RunLoad(ctx context.Context, target *Target, cfg LoadConfig) LoadReport {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// With a pace, callers start staggered over one pace interval
+			// (like real calls), not as one burst every interval.
+			if cfg.Pace > 0 {
+				select {
+				case <-time.After(time.Duration(w) * cfg.Pace / time.Duration(cfg.Concurrency)):
+				case <-ctx.Done():
+				}
+			}
 			for i := range jobs {
 				p := cfg.Patients[i%len(cfg.Patients)]
 				wrong := cfg.Repeat == 0 && cfg.WrongEvery > 0 && i%cfg.WrongEvery == cfg.WrongEvery-1
@@ -279,7 +287,7 @@ func LoadMain(args []string, stdout, stderr io.Writer) int {
 	calls := fs.Int("calls", 100, "calls to place")
 	conc := fs.Int("concurrency", 10, "calls in flight at once")
 	wrongEvery := fs.Int("wrong-every", 20, "every Nth caller gives a wrong SSN-4 on purpose (0 = none)")
-	pace := fs.Duration("pace", 0, "think time between a caller's turns (e.g. 1s)")
+	pace := fs.Duration("pace", 0, "think time between a caller's turns (e.g. 1s); the callers' starts are then staggered over one pace")
 	pid := fs.Int("pid", 0, "pid of the target process, for its RSS (with --target)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	marker := fs.String("auth-marker", `verified`, "regexp: agent words after the last answer that mean the caller is authenticated")
