@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
@@ -26,6 +27,10 @@ type sqliteBackend struct {
 	r      *sql.DB
 	wStmts *stmtCache
 	rStmts *stmtCache
+
+	cp             *sql.DB // background checkpoints
+	stopCP, cpDone chan struct{}
+	closeOnce      sync.Once
 }
 
 func openSQLite(ctx context.Context, path string) (*sqliteBackend, error) {
@@ -61,6 +66,13 @@ func openSQLite(ctx context.Context, path string) (*sqliteBackend, error) {
 		w.Close()
 		return nil, fmt.Errorf("session: restrict SQLite file: %w", err)
 	}
+	// Checkpoints (which fsync) run in the background, not inside whichever
+	// commit happens to cross the WAL threshold: that commit's caller would
+	// stall for milliseconds while every other writer queues behind it.
+	if _, err := w.ExecContext(ctx, "PRAGMA wal_autocheckpoint=0"); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("session: open SQLite: %w", err)
+	}
 	params.Set("_txlock", "deferred")
 	params.Set("_query_only", "true")
 	r, err := sql.Open("sqlite3", base+"?"+params.Encode())
@@ -72,7 +84,35 @@ func openSQLite(ctx context.Context, path string) (*sqliteBackend, error) {
 	r.SetMaxIdleConns(8)
 	r.SetConnMaxIdleTime(0)
 	r.SetConnMaxLifetime(0)
-	return &sqliteBackend{path: path, w: w, r: r, wStmts: newStmtCache(w), rStmts: newStmtCache(r)}, nil
+	params.Del("_query_only")
+	cp, err := sql.Open("sqlite3", base+"?"+params.Encode())
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("session: open SQLite: %w", err)
+	}
+	cp.SetMaxOpenConns(1)
+	b := &sqliteBackend{path: path, w: w, r: r, wStmts: newStmtCache(w), rStmts: newStmtCache(r),
+		cp: cp, stopCP: make(chan struct{}), cpDone: make(chan struct{})}
+	go b.checkpointer()
+	return b, nil
+}
+
+// checkpointer copies the WAL back into the database file every 250 ms
+// (PASSIVE: it never blocks writers or readers), so the WAL stays small
+// without any commit paying for it.
+func (b *sqliteBackend) checkpointer() {
+	defer close(b.cpDone)
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stopCP:
+			return
+		case <-t.C:
+			b.cp.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
 }
 
 func (b *sqliteBackend) name() string    { return "sqlite" }
@@ -112,7 +152,13 @@ func (b *sqliteBackend) ping(ctx context.Context) error {
 }
 
 func (b *sqliteBackend) close() error {
-	return errors.Join(b.rStmts.close(), b.wStmts.close(), b.r.Close(), b.w.Close())
+	b.closeOnce.Do(func() {
+		close(b.stopCP)
+		<-b.cpDone
+	})
+	// A final checkpoint leaves a small WAL behind for the next start.
+	b.cp.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	return errors.Join(b.rStmts.close(), b.wStmts.close(), b.r.Close(), b.w.Close(), b.cp.Close())
 }
 
 func (b *sqliteBackend) migrate(ctx context.Context) error {
