@@ -18,17 +18,22 @@ import (
 
 // LoadReport is what `voiceauth load` measures.
 type LoadReport struct {
-	Calls           int            `json:"calls"`
-	Concurrency     int            `json:"concurrency"`
-	Transport       string         `json:"transport"`
-	Target          string         `json:"target"`
-	Elapsed         time.Duration  `json:"elapsed_ns"`
-	CallsPerSecond  float64        `json:"calls_per_second"`
-	TurnsPerSecond  float64        `json:"turns_per_second"`
-	Turns           int            `json:"turns"`
-	TurnLatency     Percentiles    `json:"turn_latency"`      // action → first words
-	AuthLatency     Percentiles    `json:"auth_latency"`      // last KBA answer → authenticated menu
-	FirstToolResult Percentiles    `json:"first_tool_result"` // "appointments" → the agent reads them
+	Calls           int           `json:"calls"`
+	Concurrency     int           `json:"concurrency"`
+	Transport       string        `json:"transport"`
+	Target          string        `json:"target"`
+	Elapsed         time.Duration `json:"elapsed_ns"`
+	CallsPerSecond  float64       `json:"calls_per_second"`
+	TurnsPerSecond  float64       `json:"turns_per_second"`
+	Turns           int           `json:"turns"`
+	TurnLatency     Percentiles   `json:"turn_latency"`      // action → first words
+	AuthLatency     Percentiles   `json:"auth_latency"`      // last KBA answer → authenticated menu
+	FirstToolResult Percentiles   `json:"first_tool_result"` // "appointments" → the agent reads them
+	// AuthToFirstTool is issue 8's "full authentication" per call: the two
+	// segments above added up (last answer → code → token, then MCP tools
+	// listed and the first tool result), the caller's think time between
+	// them left out.
+	AuthToFirstTool Percentiles    `json:"auth_to_first_tool"`
 	Outcomes        map[string]int `json:"outcomes"`
 	WrongOnPurpose  int            `json:"wrong_on_purpose"`
 	Errors          int            `json:"errors"`
@@ -82,7 +87,7 @@ type LoadConfig struct {
 func RunLoad(ctx context.Context, target *Target, cfg LoadConfig) LoadReport {
 	rep := LoadReport{Calls: cfg.Calls, Concurrency: cfg.Concurrency, Transport: target.Transport, Target: target.VoiceURL, Outcomes: map[string]int{}, Repeat: cfg.Repeat}
 	var mu sync.Mutex
-	var turnLat, authLat, toolLat []time.Duration
+	var turnLat, authLat, toolLat, bothLat []time.Duration
 	var done, errs atomic.Int64
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -110,6 +115,9 @@ func RunLoad(ctx context.Context, target *Target, cfg LoadConfig) LoadReport {
 				}
 				if res.tool > 0 {
 					toolLat = append(toolLat, res.tool)
+				}
+				if res.auth > 0 && res.tool > 0 {
+					bothLat = append(bothLat, res.auth+res.tool)
 				}
 				rep.Turns += len(res.turns)
 				rep.Outcomes[res.outcome]++
@@ -147,6 +155,7 @@ feed:
 		rep.TurnsPerSecond = float64(rep.Turns) / s
 	}
 	rep.TurnLatency, rep.AuthLatency, rep.FirstToolResult = percentiles(turnLat), percentiles(authLat), percentiles(toolLat)
+	rep.AuthToFirstTool = percentiles(bothLat)
 	if target.Observer != nil {
 		for _, e := range target.Observer.ASEvents(start, time.Time{}) {
 			if e.TokenIssued {
@@ -411,6 +420,7 @@ func writeLoad(w io.Writer, r LoadReport) {
 	fmt.Fprintf(w, "turn latency    %s\n", r.TurnLatency)
 	fmt.Fprintf(w, "full auth       %s\n", r.AuthLatency)
 	fmt.Fprintf(w, "first tool      %s\n", r.FirstToolResult)
+	fmt.Fprintf(w, "auth+1st tool   %s   (per call, think time excluded)\n", r.AuthToFirstTool)
 	fmt.Fprintf(w, "outcomes        %v\n", r.Outcomes)
 	if r.TokensIssued+r.ToolCalls > 0 {
 		fmt.Fprintf(w, "observed        %d tokens issued at the AS, %d MCP tool calls\n", r.TokensIssued, r.ToolCalls)

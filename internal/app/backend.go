@@ -26,7 +26,15 @@ type backend struct {
 	cfg backendConfig
 
 	mu       sync.Mutex
-	sessions map[string]*mcpclient.Session // per call, on this instance
+	sessions map[string]*mcpSession // per call, on this instance
+}
+
+// mcpSession is one call's MCP session, or the connection being made: the
+// first caller connects, the others wait for it (singleflight).
+type mcpSession struct {
+	ready chan struct{}
+	s     *mcpclient.Session
+	err   error
 }
 
 type backendConfig struct {
@@ -46,7 +54,7 @@ var (
 )
 
 func newBackend(cfg backendConfig) *backend {
-	return &backend{cfg: cfg, sessions: map[string]*mcpclient.Session{}}
+	return &backend{cfg: cfg, sessions: map[string]*mcpSession{}}
 }
 
 // flowState is the adapter's part of the persisted call state.
@@ -108,8 +116,11 @@ func (b *backend) Submit(ctx context.Context, call ivr.CallInfo, raw []byte, a i
 		if err := b.saveToken(ctx, call.CallSid, tok); err != nil {
 			return ivr.AuthStep{}, out, err
 		}
-		// A new token means a new MCP session (scopes and acr changed).
+		// A new token means a new MCP session (scopes and acr changed). It is
+		// opened now, while the caller hears the menu, so the first tool call
+		// does not pay for the connection and the server identity check.
 		b.closeSession(call.CallSid)
+		go b.preconnect(call.CallSid)
 		st.StepUp = false
 		out, _ = json.Marshal(st)
 		step.Kind = ivr.AuthAuthenticated
@@ -262,42 +273,87 @@ func (b *backend) mapToolErr(err error) error {
 
 func (b *backend) session(ctx context.Context, callSid string) (*mcpclient.Session, error) {
 	b.mu.Lock()
-	s := b.sessions[callSid]
+	ms := b.sessions[callSid]
+	if ms == nil {
+		ms = &mcpSession{ready: make(chan struct{})}
+		b.sessions[callSid] = ms
+		b.mu.Unlock()
+		ms.s, ms.err = b.cfg.MCP.Connect(ctx, b.cfg.MCPURL, &callTokens{b: b, callSid: callSid})
+		close(ms.ready)
+		if ms.err != nil {
+			b.forget(callSid, ms)
+		}
+		return ms.s, ms.err
+	}
 	b.mu.Unlock()
-	if s != nil {
-		return s, nil
+	select {
+	case <-ms.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	s, err := b.cfg.MCP.Connect(ctx, b.cfg.MCPURL, &callTokens{b: b, callSid: callSid})
-	if err != nil {
-		return nil, err
+	if ms.err != nil {
+		// The connection another turn made failed; try once more ourselves.
+		b.forget(callSid, ms)
+		return b.session(ctx, callSid)
 	}
+	return ms.s, nil
+}
+
+// preconnect opens the call's MCP session in the background after
+// authentication; a failure here is retried by the first tool call.
+func (b *backend) preconnect(callSid string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	if _, err := b.session(ctx, callSid); err != nil {
+		b.cfg.Logger.Debug("mcp preconnect failed", "call", session.Pseudonym(b.cfg.LogKey, "call", callSid), "err", err)
+	}
+}
+
+// forget drops ms if it is still the call's entry.
+func (b *backend) forget(callSid string, ms *mcpSession) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if old := b.sessions[callSid]; old != nil {
-		s.Close()
-		return old, nil
+	if b.sessions[callSid] == ms {
+		delete(b.sessions, callSid)
 	}
-	b.sessions[callSid] = s
-	return s, nil
+	b.mu.Unlock()
 }
 
 func (b *backend) closeSession(callSid string) {
 	b.mu.Lock()
-	s := b.sessions[callSid]
+	ms := b.sessions[callSid]
 	delete(b.sessions, callSid)
 	b.mu.Unlock()
-	if s != nil {
-		s.Close()
-	}
+	closeWhenReady(ms)
 }
 
 func (b *backend) closeAll() {
 	b.mu.Lock()
 	ss := b.sessions
-	b.sessions = map[string]*mcpclient.Session{}
+	b.sessions = map[string]*mcpSession{}
 	b.mu.Unlock()
-	for _, s := range ss {
-		s.Close()
+	for _, ms := range ss {
+		closeWhenReady(ms)
+	}
+}
+
+// closeWhenReady closes a session, waiting (in the background) for one that
+// is still connecting.
+func closeWhenReady(ms *mcpSession) {
+	if ms == nil {
+		return
+	}
+	select {
+	case <-ms.ready:
+		if ms.s != nil {
+			ms.s.Close()
+		}
+	default:
+		go func() {
+			<-ms.ready
+			if ms.s != nil {
+				ms.s.Close()
+			}
+		}()
 	}
 }
 
