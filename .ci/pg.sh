@@ -51,9 +51,14 @@ if [[ ! -s "$DATA/PG_VERSION" ]]; then
 	as_pg "'$BIN/initdb' -D '$DATA' --auth=trust -U postgres --no-sync -E UTF8 --locale=C.UTF-8" >&2
 fi
 
-if as_pg "'$BIN/pg_ctl' -D '$DATA' status" >/dev/null 2>&1; then
+# Reuse a cluster only if it really answers: a postmaster killed with the
+# previous session can leave a pid file (and a "running" status) behind.
+if as_pg "'$BIN/pg_isready' -q -h 127.0.0.1 -p $PORT" >/dev/null 2>&1; then
 	log "reusing running cluster in $DATA"
 else
+	as_pg "'$BIN/pg_ctl' -D '$DATA' -m immediate stop" >/dev/null 2>&1 || true
+	pkill -9 -f "postgres -D $DATA" 2>/dev/null || true
+	rm -f "$DATA/postmaster.pid"
 	log "starting cluster on 127.0.0.1:$PORT"
 	as_pg "'$BIN/pg_ctl' -D '$DATA' -l '$BASE/log' -w -t 60 -o \"-p $PORT -k '$BASE' -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off\" start" >&2
 fi
