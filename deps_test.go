@@ -16,18 +16,20 @@ const module = "github.com/voiceauth/voiceauth"
 // allowed is ARCHITECTURE.md's import table: which project packages each
 // package's non-test code may import. Sub-packages inherit their parent's row
 // and may import their own children. internal/app is the wiring that
-// cmd/voiceauth and the scenario runner share, so it may import everything.
+// cmd/voiceauth and the scenario runner share, so it may import everything;
+// internal/canary is the PHI tests' matcher and imports nothing.
 var allowed = map[string][]string{
-	"prompts":       {},
-	"challenge":     {},
-	"session":       {},
-	"mcpclient":     {},
-	"authserver":    {"challenge", "session"},
-	"healthmcp":     {"mcpclient", "session"},
-	"ivr":           {"prompts", "session", "challenge", "mcpclient"},
-	"scenarios":     {"*"},
-	"internal/app":  {"*"},
-	"cmd/voiceauth": {"*"},
+	"prompts":         {},
+	"challenge":       {},
+	"session":         {},
+	"mcpclient":       {},
+	"authserver":      {"challenge", "session"},
+	"healthmcp":       {"mcpclient", "session"},
+	"ivr":             {"prompts", "session", "challenge", "mcpclient"},
+	"scenarios":       {"*"},
+	"internal/app":    {"*"},
+	"internal/canary": {},
+	"cmd/voiceauth":   {"*"},
 }
 
 // TestImportDirection fails on any import that breaks the table.

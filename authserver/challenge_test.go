@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/voiceauth/voiceauth/challenge"
+	"github.com/voiceauth/voiceauth/internal/canary"
 	"github.com/voiceauth/voiceauth/session"
 )
 
@@ -757,7 +757,7 @@ func TestAuditHasNoPHI(t *testing.T) {
 	raw, _ := json.Marshal(evs)
 	code, _ := LatestOutboxCode(e.outbox, "")
 	for _, secret := range []string{"Maria", "Garcia", m.Birthdate, "1999-01-01", m.SSNLast4, m.Phone, "pt-0001"} {
-		if leaks(string(raw), secret) {
+		if canary.Leaks(string(raw), secret) {
 			t.Errorf("audit contains %q", secret)
 		}
 	}
@@ -780,7 +780,7 @@ func TestAuditHasNoPHI(t *testing.T) {
 		t.Fatalf("expected a logged send failure, got %q", out)
 	}
 	for _, secret := range []string{"Maria", "Garcia", m.Birthdate, m.SSNLast4, m.Phone, "pt-0001", ivrSecret, "tok"} {
-		if leaks(out, secret) {
+		if canary.Leaks(out, secret) {
 			t.Errorf("log contains %q: %s", secret, out)
 		}
 	}
@@ -795,13 +795,4 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
-}
-
-// leaks reports whether secret occurs in text; short digit secrets must
-// stand alone, or a timestamp's nanoseconds would match by chance.
-func leaks(text, secret string) bool {
-	if len(secret) > 8 || strings.Trim(secret, "0123456789") != "" {
-		return strings.Contains(text, secret)
-	}
-	return regexp.MustCompile(`(^|[^0-9])` + secret + `([^0-9]|$)`).MatchString(text)
 }

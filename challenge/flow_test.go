@@ -10,13 +10,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/voiceauth/voiceauth/internal/canary"
 )
 
 func discoverFake(t *testing.T, c *Client) (*fakeAS, *fakeMCP, *Discovery) {
@@ -347,7 +348,7 @@ func TestNoSecretsInErrorsOrLogs(t *testing.T) {
 	_ = as
 	all := logs.String() + strings.Join(errs, "\n")
 	for _, s := range secrets {
-		if s != "" && containsSecret(all, s) {
+		if s != "" && canary.Leaks(all, s) {
 			t.Errorf("secret %q leaked into errors/logs", s)
 		}
 	}
@@ -521,14 +522,4 @@ func TestFlowPinsMetadata(t *testing.T) {
 	if !errors.Is(err, ErrBadFlow) || res.Outcome != TransportFailure || metaHits.Load() != 3 {
 		t.Fatalf("moved endpoint: %v %v, metadata hits %d", res.Outcome, err, metaHits.Load())
 	}
-}
-
-// containsSecret reports whether s occurs in text; short digit strings
-// (SSN-4, codes) must stand alone, or a timestamp's nanoseconds or a port
-// number would count as a leak by chance.
-func containsSecret(text, s string) bool {
-	if len(s) > 6 || strings.Trim(s, "0123456789") != "" {
-		return strings.Contains(text, s)
-	}
-	return regexp.MustCompile(`(^|[^0-9])` + s + `([^0-9]|$)`).MatchString(text)
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/voiceauth/voiceauth/internal/canary"
 )
 
 // leakyBackend fails with errors whose text carries the caller's answers, as
@@ -75,7 +77,7 @@ func TestCanaryNoPHIInLogsOrMetrics(t *testing.T) {
 		t.Fatal("no logs or metrics captured; the canary would prove nothing")
 	}
 	for _, c := range canaries {
-		if c != "" && leaks(all, c) {
+		if c != "" && canary.Leaks(all, c) {
 			t.Errorf("canary %q leaked", c)
 		}
 	}
@@ -85,7 +87,7 @@ func TestCanaryNoPHIInLogsOrMetrics(t *testing.T) {
 	w.start("CA0000000000000000000000000000cc")
 	st := &State{Answers: Answers{SSNLast4: "4567"}, Call: CallInfo{CallSid: "CAx"}}
 	res := f.srv.run(st, &Job{Kind: jobSubmit, Started: f.srv.now()})
-	if res.Err == nil || leaks(f.logs.String(), "4567") || leaks(errKind(res.Err), "4567") {
+	if res.Err == nil || canary.Leaks(f.logs.String(), "4567") || canary.Leaks(errKind(res.Err), "4567") {
 		t.Errorf("adapter error text leaked: %q", f.logs.String())
 	}
 	if errKind(errors.New("x 4567")) != "*errors.errorString" {
@@ -172,13 +174,3 @@ func isErrorOrLog(fun ast.Expr) bool {
 }
 
 var _ = prometheus.NewRegistry
-
-// leaks reports whether canary c occurs in text; short digit canaries must
-// stand alone, or a timestamp's nanoseconds or a metric value would match by
-// chance.
-func leaks(text, c string) bool {
-	if len(c) > 8 || strings.Trim(c, "0123456789") != "" {
-		return strings.Contains(text, c)
-	}
-	return regexp.MustCompile(`(^|[^0-9])` + c + `([^0-9]|$)`).MatchString(text)
-}

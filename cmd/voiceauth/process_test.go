@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/voiceauth/voiceauth/internal/canary"
 )
 
 // The test binary doubles as the voiceauth binary: with VOICEAUTH_TEST_EXEC
@@ -245,9 +247,9 @@ func TestCrashMidCallResumes(t *testing.T) {
 	if !strings.Contains(h.said, "Dr. ") {
 		t.Fatalf("expected appointments after the restart, heard %q", h.said)
 	}
-	for _, canary := range []string{"1980-03-03", "4567"} {
-		if leaks(p2.output(), canary) {
-			t.Errorf("serve output leaks %q", canary)
+	for _, v := range []string{"1980-03-03", "4567"} {
+		if canary.Leaks(p2.output(), v) {
+			t.Errorf("serve output leaks %q", v)
 		}
 	}
 }
@@ -288,14 +290,3 @@ func TestServeGracefulShutdown(t *testing.T) {
 
 var _ = context.Background
 var _ = fmt.Sprint
-
-// leaks reports whether the canary v occurs in text. Short digit canaries
-// (SSN-4, one-time codes) must stand alone: a timestamp's nanoseconds, a
-// metric value or a random byte run in a sealed file would otherwise match
-// by chance, and a test that fails by chance is not a test.
-func leaks(text, v string) bool {
-	if len(v) > 8 || strings.Trim(v, "0123456789") != "" {
-		return strings.Contains(text, v)
-	}
-	return regexp.MustCompile(`(^|[^0-9])` + v + `([^0-9]|$)`).MatchString(text)
-}

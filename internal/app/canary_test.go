@@ -6,11 +6,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/voiceauth/voiceauth/internal/app"
+	"github.com/voiceauth/voiceauth/internal/canary"
 )
 
 // TestPHICanariesNeverReachASink runs calls that succeed, fail and step up,
@@ -88,7 +88,7 @@ func TestPHICanariesNeverReachASink(t *testing.T) {
 			if v == "" {
 				continue
 			}
-			if leaks(content, v) {
+			if canary.Leaks(content, v) {
 				t.Errorf("%s contains the %s", sink, what)
 			}
 		}
@@ -102,15 +102,4 @@ func TestPHICanariesNeverReachASink(t *testing.T) {
 	if !strings.Contains(string(outbox), code) {
 		t.Error("the outbox does not hold the code the caller used; the test is not testing what it thinks")
 	}
-}
-
-// leaks reports whether the canary v occurs in text. Short digit canaries
-// (SSN-4, one-time codes) must stand alone: a timestamp's nanoseconds, a
-// metric value or a random byte run in a sealed file would otherwise match
-// by chance, and a test that fails by chance is not a test.
-func leaks(text, v string) bool {
-	if len(v) > 8 || strings.Trim(v, "0123456789") != "" {
-		return strings.Contains(text, v)
-	}
-	return regexp.MustCompile(`(^|[^0-9])` + v + `([^0-9]|$)`).MatchString(text)
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/voiceauth/voiceauth/internal/app"
+	"github.com/voiceauth/voiceauth/internal/canary"
 )
 
 // syncBuffer collects the stack's logs for the PHI grep.
@@ -282,9 +283,9 @@ func TestWebhookCallEndToEnd(t *testing.T) {
 		t.Error("tokens still stored after the completed status callback")
 	}
 
-	for _, canary := range []string{"1980-03-03", "03031980", "March third", "4567"} {
-		if leaks(logs.String(), canary) {
-			t.Errorf("KBA value %q appears in the logs", canary)
+	for _, v := range []string{"1980-03-03", "03031980", "March third", "4567"} {
+		if canary.Leaks(logs.String(), v) {
+			t.Errorf("KBA value %q appears in the logs", v)
 		}
 	}
 	if strings.Contains(logs.String(), "eyJ") {

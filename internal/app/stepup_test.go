@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/voiceauth/voiceauth/internal/app"
+	"github.com/voiceauth/voiceauth/internal/canary"
 )
 
 var asksCode = regexp.MustCompile(`(?i)six digit code`)
@@ -49,7 +50,7 @@ func TestStepUpToOTPForMedications(t *testing.T) {
 	if !strings.Contains(tr.said, "Lisinopril") {
 		t.Fatalf("after the code, expected the medications, heard %q\nwhole call:\n%s", tr.said, strings.Join(p.heard, "\n"))
 	}
-	if leaks(logs.String(), code) {
+	if canary.Leaks(logs.String(), code) {
 		t.Error("the one-time code appears in the logs")
 	}
 	for _, h := range p.heard {
