@@ -2,13 +2,11 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -287,6 +285,3 @@ func TestServeGracefulShutdown(t *testing.T) {
 		}
 	}
 }
-
-var _ = context.Background
-var _ = fmt.Sprint

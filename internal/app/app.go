@@ -405,7 +405,7 @@ func (s *Stack) Store() session.Store { return s.store }
 func (s *Stack) Logger() *slog.Logger { return s.logger }
 
 // OTPOutboxPath is the fake SMS device of the embedded default.
-func (s *Stack) OTPOutboxPath() string { return filepath.Join(s.cfg.DataDir, "otp-outbox.jsonl") }
+func (s *Stack) OTPOutboxPath() string { return OutboxPath(s.cfg.DataDir) }
 
 // LatestOTP reads the newest code texted to phone (tests, scenarios, demos).
 func (s *Stack) LatestOTP(phone string) (string, error) {

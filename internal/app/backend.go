@@ -265,8 +265,6 @@ func (b *backend) mapToolErr(err error) error {
 		return fmt.Errorf("%w: %v", ivr.ErrBackendDown, err)
 	case errors.As(err, &ae):
 		return ivr.ErrToolDenied
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%w: %v", ivr.ErrBackendDown, err)
 	}
 	return fmt.Errorf("%w: %v", ivr.ErrBackendDown, err)
 }

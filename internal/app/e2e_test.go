@@ -7,7 +7,6 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/xml"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -358,8 +357,6 @@ func TestSecretsPersistAcrossRestarts(t *testing.T) {
 		t.Fatal("production-style load of a missing file succeeded")
 	}
 }
-
-var _ = fmt.Sprint
 
 // TestReadyzFollowsTheBackends: /readyz turns 503 when the MCP server stops
 // answering, even though discovery is cached.

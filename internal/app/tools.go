@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -48,10 +47,3 @@ func OutboxPath(dataDir string) string {
 func PatientPseudonym(s *Secrets, patientID string) string {
 	return session.Pseudonym(s.LogKey, "patient", patientID)
 }
-
-// NumberPseudonym is how audit records name a caller's number.
-func NumberPseudonym(s *Secrets, number string) string {
-	return session.Pseudonym(s.LogKey, "number", number)
-}
-
-var _ = fmt.Sprintf
