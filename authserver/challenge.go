@@ -358,8 +358,8 @@ func (st *step) verifyKBA() (any, error) {
 	}
 	for i := range work {
 		p := &work[i]
-		okD := subtle.ConstantTimeCompare(fieldHash(s.cfg.Pepper, p.ID, fieldDOB, dob), p.DOBHash)
-		okS := subtle.ConstantTimeCompare(fieldHash(s.cfg.Pepper, p.ID, fieldSSN4, ssn4), p.SSN4Hash)
+		okD := subtle.ConstantTimeCompare(fieldHash(s.pepper, p.ID, fieldDOB, dob), p.DOBHash)
+		okS := subtle.ConstantTimeCompare(fieldHash(s.pepper, p.ID, fieldSSN4, ssn4), p.SSN4Hash)
 		if okD&okS == 1 && len(cands) > 0 {
 			matches++
 			match = p
@@ -490,7 +490,7 @@ func (st *step) sendOTP(p *session.Patient) {
 	}
 	ref, err := s.cfg.OTP.Send(st.ctx, p.Phone)
 	if err != nil {
-		s.log.Warn("authserver: OTP send failed", "subject", session.Pseudonym(s.cfg.LogKey, "patient", p.ID), "err", err)
+		s.log.Warn("authserver: OTP send failed", "subject", s.logMAC.Pseudonym("patient", p.ID), "err", err)
 		return
 	}
 	as.OTPRef = ref

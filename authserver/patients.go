@@ -2,8 +2,6 @@ package authserver
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -80,14 +78,8 @@ func GeneratePatients(n int) []DemoPatient {
 
 // fieldHash is HMAC-SHA256(pepper, patient|field|value): the only form in
 // which a birthdate or SSN-4 is stored or compared.
-func fieldHash(pepper []byte, patientID, field, value string) []byte {
-	m := hmac.New(sha256.New, pepper)
-	m.Write([]byte(patientID))
-	m.Write([]byte{'|'})
-	m.Write([]byte(field))
-	m.Write([]byte{'|'})
-	m.Write([]byte(value))
-	return m.Sum(nil)
+func fieldHash(pepper *session.MAC, patientID, field, value string) []byte {
+	return pepper.Sum(patientID, field, value)
 }
 
 const (
@@ -99,6 +91,7 @@ const (
 // keyed hashes. It is idempotent (upsert by id).
 func Seed(ctx context.Context, st session.Store, pepper []byte, ps []DemoPatient) error {
 	const batch = 1000
+	mac := session.NewMAC(pepper)
 	rows := make([]session.Patient, 0, batch)
 	flush := func() error {
 		if len(rows) == 0 {
@@ -114,8 +107,8 @@ func Seed(ctx context.Context, st session.Store, pepper []byte, ps []DemoPatient
 		}
 		rows = append(rows, session.Patient{
 			ID: p.ID, Name: p.Name, NameKeys: NameKeys(p.Name),
-			DOBHash:  fieldHash(pepper, p.ID, fieldDOB, p.Birthdate),
-			SSN4Hash: fieldHash(pepper, p.ID, fieldSSN4, p.SSNLast4),
+			DOBHash:  fieldHash(mac, p.ID, fieldDOB, p.Birthdate),
+			SSN4Hash: fieldHash(mac, p.ID, fieldSSN4, p.SSNLast4),
 			Phone:    p.Phone, LineType: p.LineType,
 		})
 		if len(rows) == batch {

@@ -159,6 +159,8 @@ type Server struct {
 	scopeACR map[string]string
 	trusted  *trustedSet
 	dummyKey []byte // HMAC work for unknown callers
+	pepper   *session.MAC
+	logMAC   *session.MAC // audit pseudonyms
 }
 
 // New validates cfg and builds a Server.
@@ -241,6 +243,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.trusted = newTrustedSet(cfg.TrustedIssuers, s.cfg.HTTPClient, s.now)
 	s.dummyKey = sha256.New().Sum(cfg.Pepper)
+	s.pepper, s.logMAC = session.NewMAC(cfg.Pepper), session.NewMAC(cfg.LogKey)
 	return s, nil
 }
 
@@ -494,10 +497,10 @@ func amrFor(acr string) []string {
 func (s *Server) audit(ctx context.Context, typ, actor, subject, number, callRef, outcome string, detail map[string]string) {
 	e := &session.AuditEvent{Time: s.now(), Type: typ, Actor: actor, CallRef: callRef, Outcome: outcome, Detail: detail}
 	if subject != "" {
-		e.Subject = session.Pseudonym(s.cfg.LogKey, "patient", subject)
+		e.Subject = s.logMAC.Pseudonym("patient", subject)
 	}
 	if number != "" {
-		e.Number = session.Pseudonym(s.cfg.LogKey, "number", number)
+		e.Number = s.logMAC.Pseudonym("number", number)
 	}
 	if err := s.cfg.Store.AppendAudit(ctx, e); err != nil {
 		s.log.Error("authserver: audit append failed", "type", typ, "err", err)

@@ -109,4 +109,5 @@ func TestPostgresTwoInstances(t *testing.T) {
 	if c.Version != 11 {
 		t.Fatalf("version = %d, want 11", c.Version)
 	}
+	checkDirectorySharedCache(t, a, b)
 }

@@ -4,6 +4,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
+	"slices"
+	"sync"
 )
 
 // Pseudonym returns a stable, keyed stand-in for an identifier so logs can
@@ -11,9 +14,54 @@ import (
 // hex of the first 8 bytes of HMAC-SHA256(key, kind+"|"+value). An unkeyed
 // hash of a phone number or patient id would be reversible by brute force.
 func Pseudonym(key []byte, kind, value string) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(kind))
-	m.Write([]byte{'|'})
-	m.Write([]byte(value))
-	return kind + ":" + hex.EncodeToString(m.Sum(nil)[:8])
+	return pseudonym(hmac.New(sha256.New, key), nil, kind, value)
+}
+
+// MAC computes HMAC-SHA256 under one key for hot paths: hmac.New allocates
+// two SHA-256 states and pads the key on every call, and a verification
+// hashes two fields per same-name candidate; MAC reuses the keyed states.
+type MAC struct{ pool sync.Pool }
+
+type macState struct {
+	h   hash.Hash
+	buf []byte
+}
+
+// NewMAC returns a MAC under a copy of key.
+func NewMAC(key []byte) *MAC {
+	k := slices.Clone(key)
+	m := &MAC{}
+	m.pool.New = func() any { return &macState{h: hmac.New(sha256.New, k)} }
+	return m
+}
+
+// Sum is HMAC-SHA256(key, parts joined with "|").
+func (m *MAC) Sum(parts ...string) []byte {
+	st := m.pool.Get().(*macState)
+	defer m.pool.Put(st)
+	st.h.Reset()
+	st.buf = st.buf[:0]
+	for i, p := range parts {
+		if i > 0 {
+			st.buf = append(st.buf, '|')
+		}
+		st.buf = append(st.buf, p...)
+	}
+	st.h.Write(st.buf)
+	return st.h.Sum(make([]byte, 0, sha256.Size))
+}
+
+// Pseudonym is the package Pseudonym under m's key.
+func (m *MAC) Pseudonym(kind, value string) string {
+	st := m.pool.Get().(*macState)
+	defer m.pool.Put(st)
+	st.h.Reset()
+	return pseudonym(st.h, st.buf[:0], kind, value)
+}
+
+func pseudonym(h hash.Hash, buf []byte, kind, value string) string {
+	buf = append(append(append(buf, kind...), '|'), value...)
+	h.Write(buf)
+	var sum [sha256.Size]byte
+	return kind + ":" + hex.EncodeToString(h.Sum(sum[:0])[:8])
 }

@@ -2,7 +2,12 @@ package session
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -174,3 +179,38 @@ func FuzzSealRoundTrip(f *testing.F) {
 
 // knownPseudonym was computed independently (Python hmac) for the test above.
 const knownPseudonym = "0035dd75f3d0c0fa"
+
+// TestMACMatchesHMAC: the pooled MAC is HMAC-SHA256 over the parts joined
+// with "|", under concurrent use, and its pseudonyms are Pseudonym's.
+func TestMACMatchesHMAC(t *testing.T) {
+	key := []byte("pepper-of-sixteen-bytes")
+	m := NewMAC(key)
+	key[0] = 'X' // NewMAC keeps its own copy
+	want := func(parts ...string) []byte {
+		h := hmac.New(sha256.New, []byte("pepper-of-sixteen-bytes"))
+		h.Write([]byte(strings.Join(parts, "|")))
+		return h.Sum(nil)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				id, v := fmt.Sprintf("pt-%d", g), fmt.Sprintf("%04d", i)
+				if got := m.Sum(id, "ssn_last4", v); !bytes.Equal(got, want(id, "ssn_last4", v)) {
+					t.Errorf("Sum(%s, ssn_last4, %s) = %x", id, v, got)
+					return
+				}
+				if got, w := m.Pseudonym("number", v), Pseudonym([]byte("pepper-of-sixteen-bytes"), "number", v); got != w {
+					t.Errorf("Pseudonym = %s, want %s", got, w)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := m.Sum(); !bytes.Equal(got, want()) {
+		t.Fatalf("Sum() = %x", got)
+	}
+}

@@ -31,6 +31,8 @@ type sqliteBackend struct {
 	cp             *sql.DB // background checkpoints
 	stopCP, cpDone chan struct{}
 	closeOnce      sync.Once
+
+	gc groupCommit // writers (groupcommit.go)
 }
 
 func openSQLite(ctx context.Context, path string) (*sqliteBackend, error) {
@@ -117,22 +119,12 @@ func (b *sqliteBackend) checkpointer() {
 
 func (b *sqliteBackend) name() string    { return "sqlite" }
 func (b *sqliteBackend) reader() execer  { return sqlExec{b.r, b.rStmts} }
-func (b *sqliteBackend) writer() execer  { return sqlExec{b.w, b.wStmts} }
+func (b *sqliteBackend) writer() execer  { return groupWriter{b} }
 func (b *sqliteBackend) lockRow() string { return "" }
 
+// tx runs fn as one job of the group commit (groupcommit.go).
 func (b *sqliteBackend) tx(ctx context.Context, fn func(execer) error) error {
-	tx, err := b.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE (_txlock)
-	if err != nil {
-		return fmt.Errorf("session: begin: %w", err)
-	}
-	if err := fn(sqlExec{txDB{tx}, b.wStmts}); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("session: commit: %w", err)
-	}
-	return nil
+	return b.submit(ctx, "", fn)
 }
 
 func (b *sqliteBackend) snapshot(ctx context.Context, fn func(execer) error) error {
@@ -153,6 +145,7 @@ func (b *sqliteBackend) ping(ctx context.Context) error {
 
 func (b *sqliteBackend) close() error {
 	b.closeOnce.Do(func() {
+		b.closeWrites()
 		close(b.stopCP)
 		<-b.cpDone
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -32,6 +33,10 @@ func TestSQLiteOpenSettings(t *testing.T) {
 			t.Fatalf("Open(%q): %v", dsn, err)
 		}
 		s := internals(t, st)
+		ms, err := migrations("sqlite")
+		if err != nil {
+			t.Fatal(err)
+		}
 		checks := []struct {
 			pragma string
 			want   string
@@ -40,7 +45,7 @@ func TestSQLiteOpenSettings(t *testing.T) {
 			{"PRAGMA synchronous", "1"}, // NORMAL
 			{"PRAGMA foreign_keys", "1"},
 			{"PRAGMA busy_timeout", "5000"},
-			{"SELECT COUNT(*) FROM schema_version", "1"},
+			{"SELECT COUNT(*) FROM schema_version", strconv.Itoa(len(ms))},
 		}
 		for _, c := range checks {
 			var got string
@@ -95,4 +100,20 @@ func TestSQLitePath(t *testing.T) {
 			t.Errorf("sqlitePath(%q) = %q, want %q", tt.dsn, got, tt.want)
 		}
 	}
+}
+
+// Two stores on one SQLite file (two processes, in effect) share the
+// patient directory: a cached lookup in one sees the other's change.
+func TestSQLiteTwoHandlesShareDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "voiceauth.db")
+	var sts [2]Store
+	for i := range sts {
+		st, err := Open(context.Background(), path, Options{Sealer: testSealer(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		sts[i] = st
+	}
+	checkDirectorySharedCache(t, sts[0], sts[1])
 }

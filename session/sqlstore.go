@@ -17,6 +17,8 @@ type sqlStore struct {
 	sealer *Sealer
 	now    func() time.Time
 	log    *slog.Logger
+
+	patients patientCache // FindPatients answers, per directory revision
 }
 
 var (
@@ -444,7 +446,8 @@ func (s *sqlStore) UpsertPatients(ctx context.Context, ps []Patient) error {
 				}
 			}
 		}
-		return nil
+		_, err := x.exec(ctx, "UPDATE patients_rev SET rev = rev + 1 WHERE id = 1")
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("session: upsert patients: %w", err)
@@ -462,9 +465,22 @@ func (s *sqlStore) FindPatients(ctx context.Context, nameKeys []string) ([]Patie
 	if len(keys) > maxNameKeys {
 		return nil, fmt.Errorf("session: find patients: %d name keys (max %d)", len(keys), maxNameKeys)
 	}
-	return s.queryPatients(ctx,
+	rev, err := s.patientsRev(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ck := cacheKey(keys)
+	if ps, ok := s.patients.get(rev, ck); ok {
+		return ps, nil
+	}
+	ps, err := s.queryPatients(ctx,
 		"WHERE id IN (SELECT patient_id FROM patient_name_keys WHERE name_key IN ("+placeholders(len(keys))+"))",
 		toAny(keys)...)
+	if err != nil {
+		return nil, err
+	}
+	s.patients.put(rev, ck, ps)
+	return ps, nil
 }
 
 func (s *sqlStore) GetPatient(ctx context.Context, id string) (*Patient, error) {

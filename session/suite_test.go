@@ -945,3 +945,32 @@ func sameTokens(a, b TokenSet) bool {
 	return a.AccessToken == b.AccessToken && a.RefreshToken == b.RefreshToken && a.TokenType == b.TokenType &&
 		a.Scope == b.Scope && a.Issuer == b.Issuer && a.Resource == b.Resource && a.Expiry.Equal(b.Expiry)
 }
+
+// checkDirectorySharedCache: b caches directory lookups, a (another
+// process, in effect) changes the directory; b's next lookup must see it.
+func checkDirectorySharedCache(t *testing.T, a, b Store) {
+	t.Helper()
+	ctx := context.Background()
+	p := Patient{ID: "pt-c1", Name: "Ada Lovelace", NameKeys: []string{"nk:ada lovelace"}, DOBHash: []byte{1}, SSN4Hash: []byte{2}, Phone: "+15555550111", LineType: "mobile"}
+	must(t, a.UpsertPatients(ctx, []Patient{p}))
+	for range 2 { // the second lookup is served from b's cache
+		got, err := b.FindPatients(ctx, []string{"nk:ada lovelace"})
+		if err != nil || len(got) != 1 || got[0].Phone != "+15555550111" {
+			t.Fatalf("FindPatients = %+v, %v", got, err)
+		}
+		got[0].DOBHash[0], got[0].Phone = 9, "changed by the caller" // must not reach the cache
+	}
+	if got, _ := b.FindPatients(ctx, []string{"nk:grace hopper"}); len(got) != 0 {
+		t.Fatalf("unknown name = %+v", got)
+	}
+	p.Phone = "+15555550112"
+	q := Patient{ID: "pt-c2", Name: "Grace Hopper", NameKeys: []string{"nk:grace hopper"}, DOBHash: []byte{3}, SSN4Hash: []byte{4}}
+	must(t, a.UpsertPatients(ctx, []Patient{p, q}))
+	got, err := b.FindPatients(ctx, []string{"nk:ada lovelace"})
+	if err != nil || len(got) != 1 || got[0].Phone != "+15555550112" || got[0].DOBHash[0] != 1 {
+		t.Fatalf("after a's update, b sees %+v, %v", got, err)
+	}
+	if got, _ := b.FindPatients(ctx, []string{"nk:grace hopper"}); len(got) != 1 || got[0].ID != "pt-c2" {
+		t.Fatalf("after a's insert, b sees %+v", got)
+	}
+}
