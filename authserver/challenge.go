@@ -617,16 +617,24 @@ func (st *step) issueCode(event string) (any, error) {
 	data, _ := json.Marshal(cd)
 	// Kept beyond its 60 s life so that a late second redemption still revokes.
 	crec := &session.Record{Kind: kindCode, Key: hashKey(code), Data: data, ExpiresAt: st.now.Add(s.pol.CodeTTL + s.pol.AccessTokenTTL)}
+	ev := s.auditEvent("code.issued", st.in.client.ID, as.Patient, as.CallerPhone, as.CallRef, "code_issued",
+		map[string]string{"acr": as.ACR, "scope": strings.Join(scopes, " "), "via": event})
+	if fresh {
+		// The code and its audit record in one commit: no code without a record.
+		if err := s.cfg.Store.PutRecordAudit(st.ctx, crec, ev); err != nil {
+			return nil, err
+		}
+		return challenge.ChallengeSuccess{AuthorizationCode: code}, nil
+	}
 	if err := s.cfg.Store.PutRecord(st.ctx, crec); err != nil {
 		return nil, err
 	}
-	if !fresh {
-		if err := st.save(); err != nil {
-			return nil, err
-		}
+	if err := st.save(); err != nil {
+		return nil, err
 	}
-	s.audit(st.ctx, "code.issued", st.in.client.ID, as.Patient, as.CallerPhone, as.CallRef, "code_issued",
-		map[string]string{"acr": as.ACR, "scope": strings.Join(scopes, " "), "via": event})
+	if err := s.cfg.Store.AppendAudit(st.ctx, ev); err != nil {
+		s.log.Error("authserver: audit append failed", "type", ev.Type, "err", err)
+	}
 	return challenge.ChallengeSuccess{AuthorizationCode: code}, nil
 }
 

@@ -495,6 +495,13 @@ func amrFor(acr string) []string {
 // audit writes one audit record; failures are logged, never returned (the
 // decision has been made already).
 func (s *Server) audit(ctx context.Context, typ, actor, subject, number, callRef, outcome string, detail map[string]string) {
+	if err := s.cfg.Store.AppendAudit(ctx, s.auditEvent(typ, actor, subject, number, callRef, outcome, detail)); err != nil {
+		s.log.Error("authserver: audit append failed", "type", typ, "err", err)
+	}
+}
+
+// auditEvent is one decision's audit record, identifiers pseudonymized.
+func (s *Server) auditEvent(typ, actor, subject, number, callRef, outcome string, detail map[string]string) *session.AuditEvent {
 	e := &session.AuditEvent{Time: s.now(), Type: typ, Actor: actor, CallRef: callRef, Outcome: outcome, Detail: detail}
 	if subject != "" {
 		e.Subject = s.logMAC.Pseudonym("patient", subject)
@@ -502,7 +509,5 @@ func (s *Server) audit(ctx context.Context, typ, actor, subject, number, callRef
 	if number != "" {
 		e.Number = s.logMAC.Pseudonym("number", number)
 	}
-	if err := s.cfg.Store.AppendAudit(ctx, e); err != nil {
-		s.log.Error("authserver: audit append failed", "type", typ, "err", err)
-	}
+	return e
 }

@@ -158,8 +158,9 @@ func (b *sqliteBackend) migrate(ctx context.Context) error {
 	if err := runMigrations(ctx, b, ""); err != nil {
 		return err
 	}
-	// Prepare the statements that only ever run inside write transactions.
-	for _, q := range []string{qAuditHead, qAuditInsert, qAuditHeadUpdate} {
+	// Prepare the statements that run inside write transactions, where
+	// nothing can be prepared (the writer's one connection is taken).
+	for _, q := range []string{qAuditHead, qAuditInsert, qAuditHeadUpdate, qPutRecord} {
 		b.wStmts.get(ctx, q)
 	}
 	return nil

@@ -212,6 +212,41 @@ func (s *sqlStore) DeleteTokens(ctx context.Context, callID string) error {
 // ---- records ----
 
 func (s *sqlStore) PutRecord(ctx context.Context, r *Record) error {
+	if err := s.putRecord(ctx, s.be.writer(), r); err != nil {
+		return err
+	}
+	r.Version = 1
+	return nil
+}
+
+func (s *sqlStore) PutRecordAudit(ctx context.Context, r *Record, e *AuditEvent) error {
+	if e == nil || e.Type == "" {
+		return errors.New("session: audit event type is empty")
+	}
+	var out AuditEvent
+	err := s.be.tx(ctx, func(x execer) error {
+		if err := s.putRecord(ctx, x, r); err != nil {
+			return err
+		}
+		var err error
+		out, err = s.appendAudit(ctx, x, *e)
+		if err != nil {
+			return fmt.Errorf("session: append audit: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.Version, *e = 1, out
+	return nil
+}
+
+const qPutRecord = `INSERT INTO records (kind, key, version, data_sealed, expires_at) VALUES (?, ?, 1, ?, ?)
+ON CONFLICT (kind, key) DO UPDATE SET version = 1, data_sealed = excluded.data_sealed, expires_at = excluded.expires_at
+WHERE records.expires_at <> 0 AND records.expires_at <= ?`
+
+func (s *sqlStore) putRecord(ctx context.Context, x execer, r *Record) error {
 	if r == nil || r.Kind == "" || r.Key == "" {
 		return errors.New("session: record kind and key are required")
 	}
@@ -221,18 +256,13 @@ func (s *sqlStore) PutRecord(ctx context.Context, r *Record) error {
 	}
 	_, nowUS := s.nowMicros()
 	// An expired record reads as absent, so it may be replaced.
-	n, err := s.be.writer().exec(ctx,
-		`INSERT INTO records (kind, key, version, data_sealed, expires_at) VALUES (?, ?, 1, ?, ?)
-ON CONFLICT (kind, key) DO UPDATE SET version = 1, data_sealed = excluded.data_sealed, expires_at = excluded.expires_at
-WHERE records.expires_at <> 0 AND records.expires_at <= ?`,
-		r.Kind, r.Key, sealed, micros(r.ExpiresAt), nowUS)
+	n, err := x.exec(ctx, qPutRecord, r.Kind, r.Key, sealed, micros(r.ExpiresAt), nowUS)
 	if err != nil {
 		return fmt.Errorf("session: put record: %w", err)
 	}
 	if n == 0 {
 		return ErrExists
 	}
-	r.Version = 1
 	return nil
 }
 

@@ -151,6 +151,10 @@ type Store interface {
 
 	// Audit trail.
 	AppendAudit(ctx context.Context, e *AuditEvent) error // fills Seq, PrevHash, Hash
+	// PutRecordAudit is PutRecord and AppendAudit in one transaction: the
+	// record exists if and only if its audit event does (and it costs one
+	// commit, not two).
+	PutRecordAudit(ctx context.Context, r *Record, e *AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 	VerifyAudit(ctx context.Context) (AuditReport, error)
 	PurgeAudit(ctx context.Context, before time.Time) (int, error) // writes a checkpoint record

@@ -452,6 +452,34 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("PutRecordAudit", func(t *testing.T) {
+		st := open(t)
+		r := &Record{Kind: "code", Key: "c1", Data: []byte("code data")}
+		e := &AuditEvent{Type: "code.issued", Actor: "ivr", Outcome: "code_issued"}
+		must(t, st.PutRecordAudit(ctx, r, e))
+		if r.Version != 1 || e.Seq != 1 || len(e.Hash) != 32 {
+			t.Fatalf("record version %d, audit seq %d hash %x", r.Version, e.Seq, e.Hash)
+		}
+		if got, err := st.GetRecord(ctx, "code", "c1"); err != nil || string(got.Data) != "code data" {
+			t.Fatalf("GetRecord = %+v, %v", got, err)
+		}
+		// Both or neither: a taken key writes no audit record either.
+		dup := &Record{Kind: "code", Key: "c1", Data: []byte("other")}
+		if err := st.PutRecordAudit(ctx, dup, &AuditEvent{Type: "code.issued"}); !errors.Is(err, ErrExists) {
+			t.Fatalf("PutRecordAudit(taken key) = %v, want ErrExists", err)
+		}
+		if err := st.PutRecordAudit(ctx, &Record{Kind: "code", Key: "c2"}, &AuditEvent{}); err == nil {
+			t.Fatal("PutRecordAudit without an event type succeeded")
+		}
+		if _, err := st.GetRecord(ctx, "code", "c2"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("record of a refused event: %v", err)
+		}
+		rep, err := st.VerifyAudit(ctx)
+		if err != nil || rep.Problem != "" || rep.Records != 1 {
+			t.Fatalf("VerifyAudit = %+v, %v", rep, err)
+		}
+	})
+
 	t.Run("Pins", func(t *testing.T) {
 		st, clk := withClock(t)
 		const srv = "http://127.0.0.1:8082/mcp"
