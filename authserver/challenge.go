@@ -424,16 +424,15 @@ func (st *step) kbaFailed(cands []session.Patient, locked, ambiguous, phoneOnFil
 			// timing oracle for "is X a patient here").
 			ids = append(ids, "unknown-name|"+NormalizeName(st.in.name))
 		}
-		for _, id := range ids {
-			if err := s.identityFailure(st.ctx, id, st.now); err != nil {
-				return nil, err
-			}
+		evs := make([]session.EventWindow, len(ids), len(ids)+1)
+		for i, id := range ids {
+			evs[i] = session.EventWindow{Key: identityEvent(id), Since: st.now.Add(-30 * 24 * time.Hour)}
 		}
-	}
-	if as.CallerPhone != "" {
-		if err := s.numberFailure(st.ctx, as.CallerPhone, st.now); err != nil {
+		if err := s.countFailures(st.ctx, ids, evs, as.CallerPhone, st.now); err != nil {
 			return nil, err
 		}
+	} else if err := s.countFailures(st.ctx, nil, nil, as.CallerPhone, st.now); err != nil {
+		return nil, err
 	}
 	reason := "mismatch"
 	switch {
@@ -685,22 +684,45 @@ func (s *Server) identityLocked(ctx context.Context, id string, now time.Time) (
 	return err == nil && now.Before(l.Until), err
 }
 
-// identityFailure records one failure against a patient and locks the
-// identity when a limit is reached: 3 / 15 min → 15 min, then 1 h, 24 h
-// (the level is remembered for 24 h after a lock ends); 10 / 24 h → 24 h;
-// 20 / 30 days → 30 days.
-func (s *Server) identityFailure(ctx context.Context, id string, now time.Time) error {
-	key := identityKey(id)
-	ev := "kba_fail:" + key
-	if err := s.cfg.Store.AddEvent(ctx, ev, now); err != nil {
+func identityEvent(id string) string { return "kba_fail:" + identityKey(id) }
+func numberEvent(n string) string    { return "kba_fail_num:" + numberKey(n) }
+
+// countFailures records one failure against each identity (evs, one per
+// id, counting 30 days back) and against the calling number, all in one
+// store transaction, then locks what reached a limit.
+func (s *Server) countFailures(ctx context.Context, ids []string, evs []session.EventWindow, number string, now time.Time) error {
+	if number != "" {
+		evs = append(evs, session.EventWindow{Key: numberEvent(number), Since: now.Add(-s.pol.NumberWindow)})
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	counts, err := s.cfg.Store.AddEvents(ctx, now, evs)
+	if err != nil {
 		return err
 	}
-	// Cheapest count first: the 15-min and 24-h counts can only be smaller
-	// than the 30-day one, so most failures stop after one query.
-	n30, err := s.cfg.Store.CountEvents(ctx, ev, now.Add(-30*24*time.Hour))
-	if err != nil || n30 < min(s.pol.IdentityFailures, s.pol.IdentityCap24h, s.pol.IdentityCap30d) {
-		return err
+	for i, id := range ids {
+		if err := s.identityCounted(ctx, id, counts[i], now); err != nil {
+			return err
+		}
 	}
+	if number != "" {
+		return s.numberCounted(ctx, number, counts[len(ids)], now)
+	}
+	return nil
+}
+
+// identityCounted locks the identity when a limit is reached, given its
+// failures in the last 30 days (n30, this one included): 3 / 15 min →
+// 15 min, then 1 h, 24 h (the level is remembered for 24 h after a lock
+// ends); 10 / 24 h → 24 h; 20 / 30 days → 30 days.
+func (s *Server) identityCounted(ctx context.Context, id string, n30 int, now time.Time) error {
+	// The 15-min and 24-h counts can only be smaller than the 30-day one,
+	// so most failures stop here.
+	if n30 < min(s.pol.IdentityFailures, s.pol.IdentityCap24h, s.pol.IdentityCap30d) {
+		return nil
+	}
+	key, ev := identityKey(id), identityEvent(id)
 	rec, l, err := s.getLock(ctx, kindIdentity, key)
 	if err != nil {
 		return err
@@ -742,17 +764,13 @@ func (s *Server) numberBlocked(ctx context.Context, number string, now time.Time
 	return err == nil && now.Before(l.Until), err
 }
 
-// numberFailure blocks a caller_phone for 1 h after 5 failures within an hour.
-func (s *Server) numberFailure(ctx context.Context, number string, now time.Time) error {
-	key := numberKey(number)
-	ev := "kba_fail_num:" + key
-	if err := s.cfg.Store.AddEvent(ctx, ev, now); err != nil {
-		return err
+// numberCounted blocks a caller_phone for 1 h after 5 failures within an
+// hour (n: its failures in that hour, this one included).
+func (s *Server) numberCounted(ctx context.Context, number string, n int, now time.Time) error {
+	if n < s.pol.NumberFailures {
+		return nil
 	}
-	n, err := s.cfg.Store.CountEvents(ctx, ev, now.Add(-s.pol.NumberWindow))
-	if err != nil || n < s.pol.NumberFailures {
-		return err
-	}
+	key, ev := numberKey(number), numberEvent(number)
 	rec, l, err := s.getLock(ctx, kindNumber, key)
 	if err != nil {
 		return err

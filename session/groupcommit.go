@@ -21,8 +21,8 @@ import (
 // and no goroutine hand-off is added when there is no contention.
 //
 // A job's error rolls back only its savepoint. If the transaction itself
-// is lost (an interrupted statement can roll back the whole transaction in
-// SQLite) or the commit fails, every job of the batch runs again alone, so
+// is lost (SQLite rolls the whole transaction back on some errors, a full
+// disk or an I/O error among them) or the commit fails, every job of the batch runs again alone, so
 // one job's failure never becomes another's. A caller returns only after
 // the commit that holds its job, as before.
 

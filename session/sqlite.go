@@ -128,6 +128,10 @@ func (b *sqliteBackend) tx(ctx context.Context, fn func(execer) error) error {
 }
 
 func (b *sqliteBackend) snapshot(ctx context.Context, fn func(execer) error) error {
+	ctx, err := detach(ctx)
+	if err != nil {
+		return err
+	}
 	tx, err := b.r.BeginTx(ctx, nil) // deferred: a WAL read snapshot from the first read
 	if err != nil {
 		return fmt.Errorf("session: begin: %w", err)
@@ -160,7 +164,7 @@ func (b *sqliteBackend) migrate(ctx context.Context) error {
 	}
 	// Prepare the statements that run inside write transactions, where
 	// nothing can be prepared (the writer's one connection is taken).
-	for _, q := range []string{qAuditHead, qAuditInsert, qAuditHeadUpdate, qPutRecord} {
+	for _, q := range []string{qAuditHead, qAuditInsert, qAuditHeadUpdate, qPutRecord, qAddEvent, qCountEvents} {
 		b.wStmts.get(ctx, q)
 	}
 	return nil
@@ -180,11 +184,25 @@ type sqlExec struct {
 	cache *stmtCache // statements prepared on the pool behind db
 }
 
+// detach checks ctx and returns it without its cancellation. mattn's
+// driver runs every statement whose context can be canceled on a goroutine
+// of its own (so it can interrupt it): a goroutine and two switches per
+// statement, for statements that take microseconds, and an interrupt can
+// roll back a whole group-commit batch. The store checks the context before
+// each statement instead; a statement that has started runs to its end.
+func detach(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
+}
+
 func (e sqlExec) exec(ctx context.Context, q string, args ...any) (int64, error) {
-	var (
-		res sql.Result
-		err error
-	)
+	ctx, err := detach(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var res sql.Result
 	if st := e.stmt(ctx, q); st != nil {
 		res, err = st.ExecContext(ctx, args...)
 	} else {
@@ -197,10 +215,11 @@ func (e sqlExec) exec(ctx context.Context, q string, args ...any) (int64, error)
 }
 
 func (e sqlExec) query(ctx context.Context, q string, args ...any) (rowIter, error) {
-	var (
-		rows *sql.Rows
-		err  error
-	)
+	ctx, err := detach(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rows *sql.Rows
 	if st := e.stmt(ctx, q); st != nil {
 		rows, err = st.QueryContext(ctx, args...)
 	} else {
@@ -213,6 +232,10 @@ func (e sqlExec) query(ctx context.Context, q string, args ...any) (rowIter, err
 }
 
 func (e sqlExec) queryRow(ctx context.Context, q string, args ...any) rowScanner {
+	ctx, err := detach(ctx)
+	if err != nil {
+		return errRow{err}
+	}
 	if st := e.stmt(ctx, q); st != nil {
 		return sqlRow{st.QueryRowContext(ctx, args...)}
 	}
@@ -309,6 +332,10 @@ type sqlRows struct{ *sql.Rows }
 func (r sqlRows) Close() { r.Rows.Close() }
 
 type sqlRow struct{ row *sql.Row }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 func (r sqlRow) Scan(dest ...any) error {
 	err := r.row.Scan(dest...)

@@ -55,6 +55,12 @@ type Record struct {
 	ExpiresAt time.Time // zero = never; expired records read as ErrNotFound
 }
 
+// EventWindow is an event key and the start of the window to count it in.
+type EventWindow struct {
+	Key   string
+	Since time.Time
+}
+
 // Patient is one row of the patient directory the AS resolves callers
 // against. There is no plaintext birthdate or SSN-4: only keyed hashes.
 type Patient struct {
@@ -136,6 +142,10 @@ type Store interface {
 	// Sliding-window event counters (failures per identity, per number, requests per auth_session).
 	AddEvent(ctx context.Context, key string, at time.Time) error
 	CountEvents(ctx context.Context, key string, since time.Time) (int, error)
+	// AddEvents records one event at `at` under each key and returns each
+	// key's count since its window start, in one transaction: a caller
+	// counted against several identities costs one commit, not one each.
+	AddEvents(ctx context.Context, at time.Time, evs []EventWindow) ([]int, error)
 	CountDistinct(ctx context.Context, keyPrefix string, since time.Time) (int, error)
 	SweepEvents(ctx context.Context, before time.Time) (int, error)
 

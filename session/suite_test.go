@@ -452,6 +452,30 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("AddEvents", func(t *testing.T) {
+		st, clk := withClock(t)
+		t0 := clk.Now()
+		must(t, st.AddEvent(ctx, "fail:A", t0.Add(-2*time.Hour)))
+		must(t, st.AddEvent(ctx, "fail:A", t0.Add(-time.Minute)))
+		counts, err := st.AddEvents(ctx, t0, []EventWindow{
+			{Key: "fail:A", Since: t0.Add(-time.Hour)}, // the new one and the one a minute ago
+			{Key: "fail:B", Since: t0.Add(-time.Hour)}, // only the new one
+			{Key: "fail:A", Since: time.Time{}},        // a key twice: both events added, all three older counted
+		})
+		if err != nil || len(counts) != 3 || counts[0] != 2 || counts[1] != 1 || counts[2] != 4 {
+			t.Fatalf("AddEvents = %v, %v; want [2 1 4]", counts, err)
+		}
+		if _, err := st.AddEvents(ctx, t0, []EventWindow{{Key: "fail:C"}, {Key: ""}}); err == nil {
+			t.Fatal("AddEvents with an empty key succeeded")
+		}
+		if n, _ := st.CountEvents(ctx, "fail:C", time.Time{}); n != 0 {
+			t.Fatalf("a refused AddEvents wrote %d events", n)
+		}
+		if counts, err := st.AddEvents(ctx, t0, nil); err != nil || len(counts) != 0 {
+			t.Fatalf("AddEvents(none) = %v, %v", counts, err)
+		}
+	})
+
 	t.Run("PutRecordAudit", func(t *testing.T) {
 		st := open(t)
 		r := &Record{Kind: "code", Key: "c1", Data: []byte("code data")}
