@@ -1,11 +1,16 @@
 package session
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 )
 
 func openSQLiteTest(t *testing.T) Store {
@@ -116,4 +121,74 @@ func TestSQLiteTwoHandlesShareDirectory(t *testing.T) {
 		sts[i] = st
 	}
 	checkDirectorySharedCache(t, sts[0], sts[1])
+}
+
+// Under steady reads the WAL must still start over now and then: a WAL is
+// only reset when no reader is reading from it, which with PASSIVE
+// checkpoints alone never happened under load, and the WAL grew without
+// bound. Here read transactions overlap without pause while a writer fills
+// the WAL well past the restart length; its length (in pages, as PRAGMA
+// wal_checkpoint reports it) must drop at some point.
+func TestSQLiteWALRestartsUnderSteadyReads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes a few seconds")
+	}
+	path := filepath.Join(t.TempDir(), "wal.db")
+	st, err := Open(context.Background(), path, Options{Sealer: testSealer(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	be := internals(t, st).be
+	const restartAt = 2048 // pages; 64 MB would make a slow test
+	be.(*sqliteBackend).restartFrames.Store(restartAt)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	must(t, st.PutRecord(ctx, &Record{Kind: "k", Key: "read-me", Data: []byte("x")}))
+	var wg sync.WaitGroup
+	for r := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(r) * 300 * time.Microsecond) // staggered: one is always inside
+			for ctx.Err() == nil {
+				be.snapshot(ctx, func(x execer) error {
+					var n int
+					x.queryRow(ctx, "SELECT COUNT(*) FROM records").Scan(&n)
+					time.Sleep(time.Millisecond)
+					return nil
+				})
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer stop()
+	probe, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	walPages := func() int {
+		var busy, frames, copied int
+		if err := probe.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+			return -1
+		}
+		return frames
+	}
+	blob := bytes.Repeat([]byte("p"), 3000) // a page or more per record
+	peak := 0
+	for i := 0; ; i++ {
+		must(t, st.PutRecord(ctx, &Record{Kind: "k", Key: fmt.Sprint("w", i), Data: blob}))
+		if i%50 != 0 {
+			continue
+		}
+		n := walPages()
+		if n >= 0 && n < peak && peak > restartAt {
+			return // started over
+		}
+		peak = max(peak, n)
+		if peak > 12*restartAt {
+			t.Fatalf("the WAL grew to %d pages under steady reads and never started over", peak)
+		}
+	}
 }
