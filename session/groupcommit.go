@@ -22,9 +22,9 @@ import (
 //
 // A job's error rolls back only its savepoint. If the transaction itself
 // is lost (SQLite rolls the whole transaction back on some errors, a full
-// disk or an I/O error among them) or the commit fails, every job of the batch runs again alone, so
-// one job's failure never becomes another's. A caller returns only after
-// the commit that holds its job, as before.
+// disk or an I/O error among them) or the commit fails, every job of the
+// batch runs again alone, so one job's failure never becomes another's. A
+// caller returns only after the commit that holds its job, as before.
 
 type writeJob struct {
 	ctx  context.Context
