@@ -414,8 +414,9 @@ func (st *step) needsOTP(phoneOnFile string) bool {
 func (st *step) kbaFailed(cands []session.Patient, locked, ambiguous, phoneOnFile bool) (any, error) {
 	s, as := st.s, st.as
 	as.KBAFailures++
+	// A locked identity is not counted again; the number always is.
+	var ids []string
 	if !locked {
-		ids := make([]string, 0, len(cands)+1)
 		for _, c := range cands {
 			ids = append(ids, c.ID)
 		}
@@ -424,14 +425,8 @@ func (st *step) kbaFailed(cands []session.Patient, locked, ambiguous, phoneOnFil
 			// timing oracle for "is X a patient here").
 			ids = append(ids, "unknown-name|"+NormalizeName(st.in.name))
 		}
-		evs := make([]session.EventWindow, len(ids), len(ids)+1)
-		for i, id := range ids {
-			evs[i] = session.EventWindow{Key: identityEvent(id), Since: st.now.Add(-30 * 24 * time.Hour)}
-		}
-		if err := s.countFailures(st.ctx, ids, evs, as.CallerPhone, st.now); err != nil {
-			return nil, err
-		}
-	} else if err := s.countFailures(st.ctx, nil, nil, as.CallerPhone, st.now); err != nil {
+	}
+	if err := s.countFailures(st.ctx, ids, as.CallerPhone, st.now); err != nil {
 		return nil, err
 	}
 	reason := "mismatch"
@@ -687,10 +682,14 @@ func (s *Server) identityLocked(ctx context.Context, id string, now time.Time) (
 func identityEvent(id string) string { return "kba_fail:" + identityKey(id) }
 func numberEvent(n string) string    { return "kba_fail_num:" + numberKey(n) }
 
-// countFailures records one failure against each identity (evs, one per
-// id, counting 30 days back) and against the calling number, all in one
-// store transaction, then locks what reached a limit.
-func (s *Server) countFailures(ctx context.Context, ids []string, evs []session.EventWindow, number string, now time.Time) error {
+// countFailures records one failure against each identity (counted 30
+// days back) and against the calling number (counted over NumberWindow), all
+// in one store transaction, then locks what reached a limit.
+func (s *Server) countFailures(ctx context.Context, ids []string, number string, now time.Time) error {
+	evs := make([]session.EventWindow, len(ids), len(ids)+1)
+	for i, id := range ids {
+		evs[i] = session.EventWindow{Key: identityEvent(id), Since: now.Add(-30 * 24 * time.Hour)}
+	}
 	if number != "" {
 		evs = append(evs, session.EventWindow{Key: numberEvent(number), Since: now.Add(-s.pol.NumberWindow)})
 	}
