@@ -14,7 +14,7 @@ import (
 // hex of the first 8 bytes of HMAC-SHA256(key, kind+"|"+value). An unkeyed
 // hash of a phone number or patient id would be reversible by brute force.
 func Pseudonym(key []byte, kind, value string) string {
-	return pseudonym(hmac.New(sha256.New, key), nil, kind, value)
+	return (&macState{h: hmac.New(sha256.New, key)}).pseudonym(kind, value)
 }
 
 // MAC computes HMAC-SHA256 under one key for hot paths: hmac.New allocates
@@ -39,6 +39,18 @@ func NewMAC(key []byte) *MAC {
 func (m *MAC) Sum(parts ...string) []byte {
 	st := m.pool.Get().(*macState)
 	defer m.pool.Put(st)
+	return st.sum(make([]byte, 0, sha256.Size), parts...)
+}
+
+// Pseudonym is the package Pseudonym under m's key.
+func (m *MAC) Pseudonym(kind, value string) string {
+	st := m.pool.Get().(*macState)
+	defer m.pool.Put(st)
+	return st.pseudonym(kind, value)
+}
+
+// sum appends HMAC(parts joined with "|") to dst.
+func (st *macState) sum(dst []byte, parts ...string) []byte {
 	st.h.Reset()
 	st.buf = st.buf[:0]
 	for i, p := range parts {
@@ -48,20 +60,10 @@ func (m *MAC) Sum(parts ...string) []byte {
 		st.buf = append(st.buf, p...)
 	}
 	st.h.Write(st.buf)
-	return st.h.Sum(make([]byte, 0, sha256.Size))
+	return st.h.Sum(dst)
 }
 
-// Pseudonym is the package Pseudonym under m's key.
-func (m *MAC) Pseudonym(kind, value string) string {
-	st := m.pool.Get().(*macState)
-	defer m.pool.Put(st)
-	st.h.Reset()
-	return pseudonym(st.h, st.buf[:0], kind, value)
-}
-
-func pseudonym(h hash.Hash, buf []byte, kind, value string) string {
-	buf = append(append(append(buf, kind...), '|'), value...)
-	h.Write(buf)
+func (st *macState) pseudonym(kind, value string) string {
 	var sum [sha256.Size]byte
-	return kind + ":" + hex.EncodeToString(h.Sum(sum[:0])[:8])
+	return kind + ":" + hex.EncodeToString(st.sum(sum[:0], kind, value)[:8])
 }
