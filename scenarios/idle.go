@@ -229,15 +229,7 @@ func RunIdle(ctx context.Context, target *Target, cfg IdleConfig, callers []Synt
 			}
 		}()
 	}
-feed:
-	for i := 0; i < cfg.Calls; i++ {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(jobs)
+	feed(ctx, jobs, cfg.Calls)
 	wg.Wait()
 	rep.OpenElapsed = time.Since(start)
 	rep.Opened, rep.Failed = int(opened.Load()), int(failed.Load())

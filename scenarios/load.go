@@ -138,15 +138,7 @@ func RunLoad(ctx context.Context, target *Target, cfg LoadConfig) LoadReport {
 			}
 		}()
 	}
-feed:
-	for i := 0; i < cfg.Calls; i++ {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(jobs)
+	feed(ctx, jobs, cfg.Calls)
 	wg.Wait()
 	rep.Elapsed = time.Since(start)
 	rep.Errors = int(errs.Load())
@@ -430,4 +422,16 @@ func writeLoad(w io.Writer, r LoadReport) {
 		fmt.Fprintf(w, "                %s\n", e)
 	}
 	fmt.Fprintf(w, "rss             %s\n", r.RSS)
+}
+
+// feed hands the workers call numbers 0..n-1 until ctx ends, then closes jobs.
+func feed(ctx context.Context, jobs chan<- int, n int) {
+	defer close(jobs)
+	for i := 0; i < n; i++ {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
