@@ -195,11 +195,7 @@ func CallMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
-		defer func() {
-			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			stopStack(cctx)
-		}()
+		defer stopWithin(stopStack, 5*time.Second)
 		target = t
 		fmt.Fprintf(stdout, "%sembedded stack on %s (%s); demo patients are in DEMO-DATA.md%s\n", c.dim, t.VoiceURL, tr, c.reset)
 	}

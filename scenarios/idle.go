@@ -344,11 +344,7 @@ func idleMain(tf targetFlags, n, conc int, hold, timeout time.Duration, pid int,
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
-		defer func() {
-			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			stopStack(cctx)
-		}()
+		defer stopWithin(stopStack, 10*time.Second)
 		target = t
 		if pid == 0 {
 			pid = os.Getpid()

@@ -334,11 +334,7 @@ func LoadMain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
-		defer func() {
-			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			stopStack(cctx)
-		}()
+		defer stopWithin(stopStack, 10*time.Second)
 		target = t
 	}
 	n := *calls

@@ -161,10 +161,15 @@ func (s *sharedStacks) get(ctx context.Context, transport string) (*Target, erro
 
 func (s *sharedStacks) close() {
 	for _, stop := range s.stops {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		stop(ctx)
-		cancel()
+		stopWithin(stop, 10*time.Second)
 	}
+}
+
+// stopWithin stops an embedded stack, giving it d to let calls finish.
+func stopWithin(stop func(context.Context) error, d time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	stop(ctx)
 }
 
 // StartEmbedded starts a fresh in-process stack for transport, with sc's
@@ -204,11 +209,7 @@ func RunEmbedded(ctx context.Context, sc *Scenario, transport string, turnTimeou
 	if err != nil {
 		return errorResult(sc, transport, err)
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		stop(cctx)
-	}()
+	defer stopWithin(stop, 10*time.Second)
 	return Run(ctx, sc, t, turnTimeout)
 }
 

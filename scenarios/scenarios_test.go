@@ -40,11 +40,7 @@ func TestScenarios(t *testing.T) {
 			errs[tr] = err
 			return nil, err
 		}
-		t.Cleanup(func() {
-			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			stop(cctx)
-		})
+		t.Cleanup(func() { stopWithin(stop, 10*time.Second) })
 		shared[tr] = s
 		return s, nil
 	}
