@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # Build: cgo is required by mattn/go-sqlite3.
 FROM golang:1.26-bookworm AS build
+# The base image ships Go 1.26; the module needs Go 1.27.3 (security fixes), fetched by the go command.
+ENV GOTOOLCHAIN=go1.27.3
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
