@@ -17,7 +17,8 @@ const module = "github.com/voiceauth/voiceauth"
 // package's non-test code may import. Sub-packages inherit their parent's row
 // and may import their own children. internal/app is the wiring that
 // cmd/voiceauth and the scenario runner share, so it may import everything;
-// internal/canary is the PHI tests' matcher and imports nothing.
+// internal/canary is the PHI tests' matcher and imports nothing; internal/cli
+// is the subcommands' shared -h/--help plumbing and imports nothing.
 var allowed = map[string][]string{
 	"prompts":         {},
 	"challenge":       {},
@@ -29,6 +30,7 @@ var allowed = map[string][]string{
 	"scenarios":       {"*"},
 	"internal/app":    {"*"},
 	"internal/canary": {},
+	"internal/cli":    {},
 	"cmd/voiceauth":   {"*"},
 }
 

@@ -41,6 +41,9 @@ type Config struct {
 	HTTPClient   *http.Client
 	Logger       *slog.Logger
 	Now          func() time.Time
+	// Location is the clinic's time zone, whose calendar "today" follows
+	// (nil: ClinicLocation).
+	Location *time.Location
 }
 
 // Server is the demo MCP server.
@@ -145,7 +148,8 @@ func (s *Server) audit(ctx context.Context, subject, tool, reason string) {
 
 type toolDef struct {
 	tool *mcp.Tool
-	run  func(rec Record, args map[string]json.RawMessage, now time.Time) (any, string, error)
+	// run gets the refill ready date of this moment (only request_refill reads it).
+	run func(rec Record, args map[string]json.RawMessage, readyOn string) (any, string, error)
 }
 
 // errTool is a tool-level failure: shown to the agent as isError, non-PHI text.
@@ -188,7 +192,7 @@ func tools() []toolDef {
 				Description: "List the authenticated caller's upcoming appointments.",
 				InputSchema: objectSchema(map[string]any{}), OutputSchema: apptSchema,
 				Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true, DestructiveHint: &f, IdempotentHint: true, OpenWorldHint: &f}},
-			run: func(rec Record, _ map[string]json.RawMessage, _ time.Time) (any, string, error) {
+			run: func(rec Record, _ map[string]json.RawMessage, _ string) (any, string, error) {
 				return map[string]any{"appointments": nonNil(rec.Appointments)},
 					fmt.Sprintf("%d upcoming appointments", len(rec.Appointments)), nil
 			},
@@ -198,7 +202,7 @@ func tools() []toolDef {
 				Description: "List the authenticated caller's current medications and whether each can be refilled.",
 				InputSchema: objectSchema(map[string]any{}), OutputSchema: medSchema,
 				Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true, DestructiveHint: &f, IdempotentHint: true, OpenWorldHint: &f}},
-			run: func(rec Record, _ map[string]json.RawMessage, _ time.Time) (any, string, error) {
+			run: func(rec Record, _ map[string]json.RawMessage, _ string) (any, string, error) {
 				return map[string]any{"medications": nonNil(rec.Medications)},
 					fmt.Sprintf("%d medications", len(rec.Medications)), nil
 			},
@@ -222,7 +226,7 @@ func nonNil[T any](s []T) []T {
 }
 
 // refill is request_refill; it does not change the record (demo data is read-only).
-func refill(rec Record, args map[string]json.RawMessage, now time.Time) (any, string, error) {
+func refill(rec Record, args map[string]json.RawMessage, readyOn string) (any, string, error) {
 	var id string
 	if err := json.Unmarshal(args["medication_id"], &id); err != nil || id == "" {
 		return nil, "", errTool("medication_id is required")
@@ -234,14 +238,13 @@ func refill(rec Record, args map[string]json.RawMessage, now time.Time) (any, st
 		if !m.Refillable || m.RefillsLeft <= 0 {
 			return nil, "", errTool("not refillable")
 		}
-		ready := now.UTC().AddDate(0, 0, 2).Format(time.DateOnly)
-		return map[string]any{"status": "requested", "medication": m.Name, "ready_on": ready}, "refill requested", nil
+		return map[string]any{"status": "requested", "medication": m.Name, "ready_on": readyOn}, "refill requested", nil
 	}
 	return nil, "", errTool("medication not found")
 }
 
 // toolHandler adapts a tool body: the patient is the token's sub, never an argument.
-func (s *Server) toolHandler(run func(Record, map[string]json.RawMessage, time.Time) (any, string, error)) mcp.ToolHandler {
+func (s *Server) toolHandler(run func(Record, map[string]json.RawMessage, string) (any, string, error)) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		ti := req.Extra.TokenInfo
 		if ti == nil || ti.UserID == "" {
@@ -253,11 +256,12 @@ func (s *Server) toolHandler(run func(Record, map[string]json.RawMessage, time.T
 				return errResult("arguments must be an object"), nil
 			}
 		}
-		rec, ok := RecordFor(ti.UserID)
+		now := s.now()
+		rec, ok := RecordFor(ti.UserID, now, s.cfg.Location)
 		if !ok {
 			return errResult("no record"), nil
 		}
-		out, text, err := run(rec, args, s.now())
+		out, text, err := run(rec, args, ReadyOn(now, s.cfg.Location))
 		if err != nil {
 			var te errTool
 			if errors.As(err, &te) {

@@ -234,7 +234,7 @@ func TestToolsEndToEnd(t *testing.T) {
 		want    string // structuredContent JSON, or the error text when isError
 		isError bool
 	}{
-		{"list_appointments", nil, `{"appointments":[{"clinician":"Dr. Lee","department":"Cardiology","id":"ap-1","location":"Main Street Clinic","start":"2026-12-02T09:30:00-05:00"},{"clinician":"Dr. Patel","department":"Primary Care","id":"ap-2","location":"Riverside Health Center","start":"2026-12-15T14:00:00-05:00"}]}`, false},
+		{"list_appointments", nil, `{"appointments":[{"clinician":"Dr. Lee","department":"Cardiology","id":"ap-1","location":"Main Street Clinic","start":"2026-11-27T09:30:00-05:00"},{"clinician":"Dr. Patel","department":"Primary Care","id":"ap-2","location":"Riverside Health Center","start":"2026-12-10T14:00:00-05:00"}]}`, false},
 		{"list_medications", nil, `{"medications":[{"dose":"10 mg once daily","id":"rx-1","name":"Lisinopril","refillable":true,"refills_left":2},{"dose":"20 mg at bedtime","id":"rx-2","name":"Atorvastatin","refillable":false,"refills_left":0},{"dose":"500 mg three times daily","id":"rx-3","name":"Amoxicillin","refillable":false,"refills_left":0}]}`, false},
 		{"request_refill", map[string]any{"medication_id": "rx-1"}, `{"medication":"Lisinopril","ready_on":"2026-11-27","status":"requested"}`, false},
 		{"request_refill", map[string]any{"medication_id": "rx-2"}, "not refillable", true},
@@ -464,7 +464,7 @@ func TestCrossPatient(t *testing.T) {
 func TestRecords(t *testing.T) {
 	for i := 1; i <= 7; i++ {
 		id := "pt-000" + string(rune('0'+i))
-		r, ok := healthmcp.RecordFor(id)
+		r, ok := healthmcp.RecordFor(id, fixedNow, nil)
 		if !ok {
 			t.Fatalf("%s: no record", id)
 		}
@@ -485,16 +485,16 @@ func TestRecords(t *testing.T) {
 			t.Errorf("%s: %d appointments, %d medications", id, len(r.Appointments), len(r.Medications))
 		}
 	}
-	a, _ := healthmcp.RecordFor("pt-g000042")
-	b, _ := healthmcp.RecordFor("pt-g000042")
-	c, _ := healthmcp.RecordFor("pt-g000043")
+	a, _ := healthmcp.RecordFor("pt-g000042", fixedNow, nil)
+	b, _ := healthmcp.RecordFor("pt-g000042", fixedNow, nil)
+	c, _ := healthmcp.RecordFor("pt-g000043", fixedNow, nil)
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	jc, _ := json.Marshal(c)
 	if string(ja) != string(jb) || string(ja) == string(jc) || len(a.Appointments) != 1 {
 		t.Fatalf("generated records not deterministic/distinct: %s %s", ja, jc)
 	}
-	if _, ok := healthmcp.RecordFor("pt-9999"); ok {
+	if _, ok := healthmcp.RecordFor("pt-9999", fixedNow, nil); ok {
 		t.Fatal("unknown id has a record")
 	}
 }

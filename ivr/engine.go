@@ -686,3 +686,10 @@ func renderDate(id prompts.ID, t time.Time, lang spoken.Lang) string {
 	}
 	return s
 }
+
+// SpokenDate renders a calendar date the way the agent says it to a caller of
+// language lang ("en", "es"): "November 27th, 2026". Scenario expectations use
+// it so they can be written relative to the clock ({{date +2d}}).
+func SpokenDate(t time.Time, lang string) string {
+	return renderDate(prompts.SpokenDate, t, spoken.Lang(lang))
+}

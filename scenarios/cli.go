@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/voiceauth/voiceauth/internal/cli"
 )
 
 // targetFlags are shared by replay, call and load.
@@ -44,15 +46,18 @@ func (tf *targetFlags) remote() (*Target, error) {
 }
 
 // parseInterleaved lets flags follow positional arguments ("replay DIR --json").
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
+// ok is false when the command must return code at once (0 after -h/--help).
+func parseInterleaved(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (pos []string, code int, ok bool) {
+	cli.Capture(fs)
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			code, ok := cli.Handle(fs, err, stdout, stderr)
+			return nil, code, ok
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
-			return pos, nil
+			code, ok := cli.Handle(fs, nil, stdout, stderr)
+			return pos, code, ok
 		}
 		pos = append(pos, rest[0])
 		args = rest[1:]
@@ -61,21 +66,17 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // ReplayMain implements `voiceauth replay [--json] [--target URL] DIR|FILE…`.
 func ReplayMain(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("replay [--json] [--target URL --auth-token T] [--run REGEX] DIR|FILE...",
+		"Replay scenario files (scripted calls) against a fresh embedded stack per scenario, or a running voiceauth.")
 	var tf targetFlags
 	tf.register(fs)
 	asJSON := fs.Bool("json", false, "print results as JSON")
 	run := fs.String("run", "", "only scenarios whose name matches this regular expression")
 	parallel := fs.Int("parallel", 4, "scenarios run at once")
 	timeout := fs.Duration("turn-timeout", 10*time.Second, "longest wait for the agent in one turn")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: voiceauth replay [--json] [--target URL --auth-token T] [--run REGEX] DIR|FILE...")
-		fs.PrintDefaults()
-	}
-	paths, err := parseInterleaved(fs, args)
-	if err != nil {
-		return 2
+	paths, code, ok := parseInterleaved(fs, args, stdout, stderr)
+	if !ok {
+		return code
 	}
 	if len(paths) == 0 {
 		paths = []string{"scenarios"}
@@ -162,16 +163,15 @@ func colours(w io.Writer) palette {
 
 // CallMain implements `voiceauth call`: a terminal softphone.
 func CallMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("call", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("call [flags]", "A terminal softphone: talk to voiceauth by typing, exactly as Twilio would deliver the call.")
 	var tf targetFlags
 	tf.register(fs)
 	from := fs.String("from", "+15555550101", "caller's number (From); the demo default is Maria Garcia's mobile")
 	stir := fs.String("stir", "TN-Validation-Passed-A", "StirVerstat to send (empty: none)")
 	lang := fs.String("lang", "en", "en|es (relay prompt language)")
 	timeout := fs.Duration("turn-timeout", 10*time.Second, "longest wait for the agent in one turn")
-	if _, err := parseInterleaved(fs, args); err != nil {
-		return 2
+	if _, code, ok := parseInterleaved(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -197,7 +197,7 @@ func CallMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		defer stopWithin(stopStack, 5*time.Second)
 		target = t
-		fmt.Fprintf(stdout, "%sembedded stack on %s (%s); demo patients are in DEMO-DATA.md%s\n", c.dim, t.VoiceURL, tr, c.reset)
+		fmt.Fprintf(stdout, "%sembedded stack on %s (%s); demo patients: README.md, \"Demo patients\"%s\n", c.dim, t.VoiceURL, tr, c.reset)
 	}
 	phone := Dial(target, PhoneConfig{Caller: Caller{From: *from, StirVerstat: *stir}, Language: *lang, Timeout: *timeout})
 	defer phone.Close()

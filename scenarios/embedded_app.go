@@ -31,13 +31,13 @@ func startApp(ctx context.Context, o EmbeddedOptions) (*Target, func(context.Con
 	st, err := app.Start(ctx, app.Config{
 		DataDir: dir, Addr: "127.0.0.1:0", ASAddr: "127.0.0.1:0", MCPAddr: "127.0.0.1:0",
 		Frontend: o.Frontend, WrapAS: o.WrapAS, WrapMCP: o.WrapMCP, LogWriter: o.LogWriter,
-		GeneratedPatients: o.GeneratedPatients,
+		GeneratedPatients: o.GeneratedPatients, Now: o.Now,
 	})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	t := &Target{VoiceURL: st.VoiceURL, PublicURL: st.PublicURL, AuthToken: st.TwilioAuthToken, Backend: appBackend{st}}
+	t := &Target{VoiceURL: st.VoiceURL, PublicURL: st.PublicURL, AuthToken: st.TwilioAuthToken, Backend: appBackend{st}, Now: o.Now}
 	stop := func(ctx context.Context) error {
 		err := st.Close(ctx)
 		os.RemoveAll(dir)

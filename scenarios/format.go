@@ -51,6 +51,10 @@ type Scenario struct {
 	Transport string   `yaml:"transport"` // webhook | relay | both (default both)
 	Shared    bool     `yaml:"shared"`    // may run on a stack shared with other shared scenarios
 	Faults    []string `yaml:"faults"`    // e.g. as_slow=2s, as_down, mcp_down
+	// Clock pins the instant the embedded stack starts at ("2028-02-29 23:59"
+	// clinic time, or RFC 3339); empty: the suite's clock (DefaultClock). Dates
+	// in expectations are written relative to it: {{date +2d}}.
+	Clock string `yaml:"clock"`
 	// LatencyBudget is the default per-turn budget for the time to the first
 	// words the caller hears (0 = none).
 	LatencyBudget Duration `yaml:"latency_budget"`
@@ -325,6 +329,24 @@ func (s *Scenario) validate() error {
 	}
 	if !nameRE.MatchString(s.Name) {
 		return fmt.Errorf("name %q: use lower-case letters, digits, '.', '_' and '-'", s.Name)
+	}
+	if s.Shared {
+		// On a shared stack the AS traffic of concurrent calls is told apart
+		// by time window only, so another caller's token would make this call
+		// look authenticated: only the authenticated outcome can be asserted.
+		for _, c := range s.AllCalls() {
+			if (c.Expect.Outcome != "" && c.Expect.Outcome != OutcomeAuthenticated) || (c.Expect.TokenIssued != nil && !*c.Expect.TokenIssued) {
+				return errors.New("shared: a shared stack cannot attribute the absence of a token to one call; expect outcome authenticated or drop shared")
+			}
+		}
+	}
+	if s.Clock != "" {
+		if _, err := ParseClock(s.Clock); err != nil {
+			return err
+		}
+		if s.Shared {
+			return errors.New("clock: a shared stack runs on the suite's clock; drop shared: or clock:")
+		}
 	}
 	if s.HasTag("pending") && strings.TrimSpace(s.Missing) == "" {
 		return errors.New("tags: pending needs missing: (what the system lacks)")

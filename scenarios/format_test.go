@@ -90,3 +90,17 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A shared stack cannot tell one call's AS traffic from another's, so a shared
+// scenario may not assert that no token was issued.
+func TestSharedScenarioOnlyAssertsAuthenticated(t *testing.T) {
+	base := "name: s\nshared: true\ncaller: {from: \"+15555550101\"}\nturns:\n  - say: hi\n"
+	for _, bad := range []string{"expect: {outcome: transferred}\n", "expect: {outcome: caller_hung_up}\n", "expect: {token_issued: false}\n"} {
+		if _, err := Parse([]byte(base+bad), "s.yaml"); err == nil {
+			t.Errorf("shared scenario with %q accepted", bad)
+		}
+	}
+	if _, err := Parse([]byte(base+"expect: {outcome: authenticated}\n"), "s.yaml"); err != nil {
+		t.Errorf("shared authenticated scenario refused: %v", err)
+	}
+}

@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/voiceauth/voiceauth/internal/cli"
 )
 
 // LoadReport is what `voiceauth load` measures.
@@ -281,8 +282,7 @@ func processRSS(pid int) (string, error) {
 
 // LoadMain implements `voiceauth load --calls N --concurrency C --transport relay|webhook`.
 func LoadMain(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("load", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("load [flags]", "Drive synthetic callers through a fresh embedded stack (or --target) and report latency, outcomes and memory.")
 	var tf targetFlags
 	tf.register(fs)
 	calls := fs.Int("calls", 100, "calls to place")
@@ -297,8 +297,8 @@ func LoadMain(args []string, stdout, stderr io.Writer) int {
 	idle := fs.Int("idle", 0, "idle mode: open N relay calls (greeting only), hold them, report the server's RSS per call (with --pid); --concurrency calls are opened at once, held for --idle-hold")
 	repeat := fs.Int("repeat", 0, "turn-capacity mode: each call answers, presses \"*\" (repeat the question) N times and hangs up — signed turns with state persisted, no AS/MCP")
 	holdFor := fs.Duration("idle-hold", 5*time.Second, "idle mode: how long to hold the calls once all are open")
-	if _, err := parseInterleaved(fs, args); err != nil {
-		return 2
+	if _, code, ok := parseInterleaved(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if *idle > 0 {
 		return idleMain(tf, *idle, *conc, *holdFor, *timeout, *pid, *asJSON, stdout, stderr)

@@ -64,12 +64,18 @@ type RunOptions struct {
 	TurnTimeout time.Duration
 	// Progress, if set, is called after each result.
 	Progress func(Result)
+	// Clock is the instant embedded stacks start at for scenarios that name
+	// no clock (zero: DefaultClock).
+	Clock time.Time
 }
 
 // RunAll runs every scenario under each transport it names.
 func RunAll(ctx context.Context, scs []*Scenario, o RunOptions) []Result {
 	if o.Parallel <= 0 {
 		o.Parallel = 4
+	}
+	if o.Clock.IsZero() {
+		o.Clock = mustClock(DefaultClock)
 	}
 	type job struct {
 		sc        *Scenario
@@ -89,7 +95,7 @@ func RunAll(ctx context.Context, scs []*Scenario, o RunOptions) []Result {
 		}
 	}
 	results := make([]Result, len(jobs))
-	shared := newSharedStacks()
+	shared := newSharedStacks(o.Clock)
 	defer shared.close()
 	sem := make(chan struct{}, o.Parallel)
 	var wg sync.WaitGroup
@@ -111,7 +117,7 @@ func RunAll(ctx context.Context, scs []*Scenario, o RunOptions) []Result {
 					r = Run(ctx, j.sc, t, o.TurnTimeout)
 				}
 			default:
-				r = RunEmbedded(ctx, j.sc, j.transport, o.TurnTimeout)
+				r = RunEmbeddedAt(ctx, j.sc, j.transport, o.TurnTimeout, o.Clock)
 			}
 			results[j.idx] = r
 			if o.Progress != nil {
@@ -130,14 +136,15 @@ func errorResult(sc *Scenario, transport string, err error) Result {
 }
 
 type sharedStacks struct {
+	clock  time.Time
 	mu     sync.Mutex
 	stacks map[string]*Target
 	stops  []func(context.Context) error
 	errs   map[string]error
 }
 
-func newSharedStacks() *sharedStacks {
-	return &sharedStacks{stacks: map[string]*Target{}, errs: map[string]error{}}
+func newSharedStacks(clock time.Time) *sharedStacks {
+	return &sharedStacks{clock: clock, stacks: map[string]*Target{}, errs: map[string]error{}}
 }
 
 func (s *sharedStacks) get(ctx context.Context, transport string) (*Target, error) {
@@ -149,7 +156,7 @@ func (s *sharedStacks) get(ctx context.Context, transport string) (*Target, erro
 	if err, ok := s.errs[transport]; ok {
 		return nil, err
 	}
-	t, stop, err := StartEmbedded(ctx, nil, transport)
+	t, stop, err := StartEmbeddedAt(ctx, nil, transport, s.clock)
 	if err != nil {
 		s.errs[transport] = err
 		return nil, err
@@ -172,13 +179,25 @@ func stopWithin(stop func(context.Context) error, d time.Duration) {
 	stop(ctx)
 }
 
-// StartEmbedded starts a fresh in-process stack for transport, with sc's
-// faults wired in (sc may be nil). stop closes it and removes its data dir.
+// StartEmbedded starts a fresh in-process stack for transport on the wall
+// clock, with sc's faults wired in (sc may be nil). stop closes it and removes
+// its data dir.
 func StartEmbedded(ctx context.Context, sc *Scenario, transport string) (*Target, func(context.Context) error, error) {
 	return startStack(ctx, sc, transport, 0, true)
 }
 
+// StartEmbeddedAt is StartEmbedded with the stack's clock starting at sc's
+// clock, or at suite when sc names none.
+func StartEmbeddedAt(ctx context.Context, sc *Scenario, transport string, suite time.Time) (*Target, func(context.Context) error, error) {
+	return startStackAt(ctx, sc, transport, 0, true, clockFor(sc, suite))
+}
+
 func startStack(ctx context.Context, sc *Scenario, transport string, generated int, keepLogs bool) (*Target, func(context.Context) error, error) {
+	return startStackAt(ctx, sc, transport, generated, keepLogs, time.Time{})
+}
+
+// startStackAt starts a stack whose clock begins at clock (zero: wall clock).
+func startStackAt(ctx context.Context, sc *Scenario, transport string, generated int, keepLogs bool, clock time.Time) (*Target, func(context.Context) error, error) {
 	if startEmbedded == nil {
 		return nil, nil, ErrNoEmbedded
 	}
@@ -193,8 +212,12 @@ func startStack(ctx context.Context, sc *Scenario, transport string, generated i
 	if transport == TransportRelay {
 		frontend = "relay"
 	}
+	var now func() time.Time
+	if !clock.IsZero() {
+		now = runningClock(clock)
+	}
 	t, stop, err := startEmbedded(ctx, EmbeddedOptions{Frontend: frontend, WrapAS: obs.WrapAS, WrapMCP: obs.WrapMCP,
-		LogWriter: logw, GeneratedPatients: generated})
+		LogWriter: logw, GeneratedPatients: generated, Now: now})
 	if err != nil {
 		return nil, nil, fmt.Errorf("start embedded stack: %w", err)
 	}
@@ -203,9 +226,15 @@ func startStack(ctx context.Context, sc *Scenario, transport string, generated i
 	return t, stop, nil
 }
 
-// RunEmbedded runs sc once under transport on a fresh embedded stack.
+// RunEmbedded runs sc once under transport on a fresh embedded stack, on sc's
+// clock or DefaultClock.
 func RunEmbedded(ctx context.Context, sc *Scenario, transport string, turnTimeout time.Duration) Result {
-	t, stop, err := StartEmbedded(ctx, sc, transport)
+	return RunEmbeddedAt(ctx, sc, transport, turnTimeout, mustClock(DefaultClock))
+}
+
+// RunEmbeddedAt is RunEmbedded with suite as the clock of scenarios that name none.
+func RunEmbeddedAt(ctx context.Context, sc *Scenario, transport string, turnTimeout time.Duration, suite time.Time) Result {
+	t, stop, err := StartEmbeddedAt(ctx, sc, transport, suite)
 	if err != nil {
 		return errorResult(sc, transport, err)
 	}
@@ -357,7 +386,8 @@ func runCall(ctx context.Context, sc *Scenario, c *Call, target *Target, turnTim
 			tr.Failures = append(tr.Failures, fmt.Sprintf("close code %d, want %d", rep.CloseCode, t.ExpectClose))
 		}
 		if rep.Status < 300 {
-			tr.Failures = append(tr.Failures, checkExpect(rep.Text, t.Expect, t.ExpectNot)...)
+			now := target.now()
+			tr.Failures = append(tr.Failures, checkExpect(rep.Text, expandDates(t.Expect, now, sc.Language), expandDates(t.ExpectNot, now, sc.Language))...)
 		} else if len(t.Expect) > 0 {
 			tr.Failures = append(tr.Failures, fmt.Sprintf("no speech to check (HTTP %d)", rep.Status))
 		}

@@ -12,7 +12,25 @@ import (
 // TestScenarios runs every shipped scenario against the embedded stack, under
 // each transport it names: a fresh stack (temp data dir, ephemeral ports) per
 // run, or one shared stack per transport for scenarios marked shared: true.
+// Stacks start at DefaultClock unless a scenario names its own clock.
 func TestScenarios(t *testing.T) {
+	runSuite(t, mustClock(DefaultClock))
+}
+
+// TestScenariosUnderClocks runs the whole suite again with the stacks' clocks
+// far apart: a common-year month end, a leap day one minute before midnight,
+// a year end, and the night the clocks fall back. Demo data and date
+// expectations are relative to the clock, so each must pass.
+func TestScenariosUnderClocks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the suite runs once, under DefaultClock, in TestScenarios")
+	}
+	for _, c := range []string{"2027-02-28 08:00", "2028-02-29 23:59", "2031-12-31 17:30", "2027-11-07 01:30"} {
+		t.Run(strings.ReplaceAll(c, " ", "T"), func(t *testing.T) { runSuite(t, mustClock(c)) })
+	}
+}
+
+func runSuite(t *testing.T, clock time.Time) {
 	scs, err := Load(".")
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +53,7 @@ func TestScenarios(t *testing.T) {
 		if err, ok := errs[tr]; ok {
 			return nil, err
 		}
-		s, stop, err := StartEmbedded(ctx, nil, tr)
+		s, stop, err := StartEmbeddedAt(ctx, nil, tr, clock)
 		if err != nil {
 			errs[tr] = err
 			return nil, err
@@ -62,7 +80,7 @@ func TestScenarios(t *testing.T) {
 					}
 					r = Run(ctx, sc, target, 10*time.Second)
 				} else {
-					r = RunEmbedded(ctx, sc, tr, 10*time.Second)
+					r = RunEmbeddedAt(ctx, sc, tr, 10*time.Second, clock)
 				}
 				if r.Skipped {
 					t.Fatalf("skipped unexpectedly: %s", r.SkipReason)

@@ -32,6 +32,16 @@ type Target struct {
 	Observer *Observer
 	// Logs holds the stack's JSON log lines (canary checks); nil for remote.
 	Logs *SyncBuffer
+	// Now is the target's clock ({{date}} in expectations); nil = wall clock.
+	Now func() time.Time
+}
+
+// now is the target's idea of the current time.
+func (t *Target) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
 }
 
 // Backend is the embedded stack's side door for assertions.
@@ -65,6 +75,8 @@ type EmbeddedOptions struct {
 	LogWriter io.Writer
 	// GeneratedPatients seeds authserver.GeneratePatients(n) besides the demo rows.
 	GeneratedPatients int
+	// Now is the stack's clock; nil = the wall clock.
+	Now func() time.Time
 }
 
 // startEmbedded starts the in-process stack (internal/app). It is set by

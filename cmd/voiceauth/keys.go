@@ -2,35 +2,42 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/voiceauth/voiceauth/internal/app"
+	"github.com/voiceauth/voiceauth/internal/cli"
 	"github.com/voiceauth/voiceauth/mcpclient"
 )
 
 // keys manages the demo MCP server's Ed25519 identity, kept in the secrets
 // file; rotation records go to <data-dir>/mcp-identity-attestations.json,
 // which the server publishes so that pinned clients accept the new key.
+var keysCmd = cli.Group{Name: "keys", Summary: "Manage the demo MCP server's Ed25519 identity key (kept in the secrets file).",
+	Actions: []cli.Action{
+		{Name: "generate", Args: "[flags]", Summary: "create the identity key if the secrets file has none, and show it"},
+		{Name: "show", Args: "[flags]", Summary: "show the identity key's kid, thumbprint and public JWK"},
+		{Name: "rotate", Args: "[flags]", Summary: "replace the key and publish a rotation record signed by the old one"},
+		{Name: "sign-tools", Args: "[flags]", Summary: "print the demo tool definitions signed with the identity key (JSON)"},
+	}}
+
 func keys(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: voiceauth keys generate|show|rotate|sign-tools [--data-dir DIR] [--secrets-file FILE]")
-		return 2
+	a, rest, code, ok := keysCmd.Dispatch(args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	fs := flag.NewFlagSet("keys", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir, _, secretsFile := storeFlags(fs)
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	fs := keysCmd.FlagSet(a)
+	dataDir, secretsFile := dataFlags(fs)
+	if code, ok := cli.Parse(fs, rest, stdout, stderr); !ok {
+		return code
 	}
 	cfg := app.Defaults(app.Config{DataDir: *dataDir, SecretsFile: *secretsFile})
 	fail := func(err error) int {
-		fmt.Fprintf(stderr, "voiceauth keys %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "voiceauth keys %s: %v\n", a.Name, err)
 		return 1
 	}
-	switch args[0] {
+	switch a.Name {
 	case "generate":
 		s, created, err := app.LoadSecrets(cfg.SecretsFile, true)
 		if err != nil {
@@ -88,8 +95,7 @@ func keys(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	fmt.Fprintf(stderr, "voiceauth keys: unknown subcommand %q\n", args[0])
-	return 2
+	return 2 // unreachable: Dispatch knows the actions
 }
 
 func showKey(w io.Writer, s *app.Secrets) int {

@@ -2,33 +2,41 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/voiceauth/voiceauth/internal/app"
+	"github.com/voiceauth/voiceauth/internal/cli"
 	"github.com/voiceauth/voiceauth/session"
 )
 
 // lockouts lets an operator see and lift KBA locks. Listing reads the audit
 // trail (pseudonymous, no PHI); clearing is itself audited.
+var lockoutsCmd = cli.Group{Name: "lockouts", Summary: "See and lift KBA lockouts (listing reads the pseudonymous audit trail; clearing is audited).",
+	Actions: []cli.Action{
+		{Name: "list", Args: "[flags]", Summary: "list the identities and numbers locked now"},
+		{Name: "clear", Args: "--patient ID | --number E164 [flags]", Summary: "lift the lock on one patient or one caller number"},
+	}}
+
 func lockouts(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: voiceauth lockouts list | clear --patient ID | clear --number E164")
-		return 2
+	a, rest, code, ok := lockoutsCmd.Dispatch(args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	fs := flag.NewFlagSet("lockouts", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := lockoutsCmd.FlagSet(a)
 	dataDir, store, secretsFile := storeFlags(fs)
-	patient := fs.String("patient", "", "patient id (e.g. pt-0001)")
-	number := fs.String("number", "", "caller number, E.164")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	var patient, number *string
+	if a.Name == "clear" {
+		patient = fs.String("patient", "", "patient id (e.g. pt-0001)")
+		number = fs.String("number", "", "caller number, E.164")
+	}
+	if code, ok := cli.Parse(fs, rest, stdout, stderr); !ok {
+		return code
 	}
 	ctx := context.Background()
 	cfg := app.Config{DataDir: *dataDir, Store: *store, SecretsFile: *secretsFile}
-	switch args[0] {
+	switch a.Name {
 	case "list":
 		st, _, err := app.OpenStore(ctx, cfg)
 		if err != nil {
@@ -61,6 +69,5 @@ func lockouts(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "cleared (audited as lock.cleared)")
 		return 0
 	}
-	fmt.Fprintf(stderr, "voiceauth lockouts: unknown subcommand %q\n", args[0])
-	return 2
+	return 2 // unreachable: Dispatch knows the actions
 }

@@ -4,35 +4,58 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sort"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/voiceauth/voiceauth/internal/app"
+	"github.com/voiceauth/voiceauth/internal/cli"
 	"github.com/voiceauth/voiceauth/scenarios"
 )
 
-const usage = `voiceauth — phone callers prove who they are; the agent acts for them through MCP.
+// command is one `voiceauth` subcommand: its usage line (after "voiceauth ")
+// and what it does, for the top-level help.
+type command struct {
+	use, summary string
+	run          func(args []string, stdin io.Reader, stdout, stderr io.Writer) int
+}
 
-Usage:
-  voiceauth serve [flags]                 run the service (embedded AS + demo MCP server by default)
-  voiceauth call [flags]                  terminal softphone: talk to the service by typing
-  voiceauth replay [--json] [--target URL] DIR|FILE   run scenario files
-  voiceauth load --calls N --concurrency C --transport relay|webhook
-  voiceauth otp-outbox [--data-dir DIR] [PHONE]      latest one-time code texted to PHONE (dev SMS outbox)
-  voiceauth keys generate|show|rotate|sign-tools     the MCP server's Ed25519 identity
-  voiceauth audit verify|export [--patient ID --from DATE --to DATE]
-  voiceauth lockouts list|clear [--patient ID | --number E164]
-  voiceauth secrets init|rotate           create or rotate the secrets file
+var commands = map[string]command{
+	"serve":      {"serve [flags]", "run the service (embedded AS + demo MCP server by default)", ignoreStdin(serve)},
+	"call":       {"call [flags]", "terminal softphone: talk to the service by typing", scenarios.CallMain},
+	"replay":     {"replay [--json] [--target URL] DIR|FILE", "run scenario files", ignoreStdin(scenarios.ReplayMain)},
+	"load":       {"load --calls N --concurrency C --transport relay|webhook", "drive synthetic callers and report latency and memory", ignoreStdin(scenarios.LoadMain)},
+	"otp-outbox": {"otp-outbox [--data-dir DIR] PHONE", "latest one-time code texted to PHONE (dev SMS outbox)", ignoreStdin(otpOutbox)},
+	"keys":       {"keys generate|show|rotate|sign-tools", "the MCP server's Ed25519 identity", ignoreStdin(keys)},
+	"audit":      {"audit verify|export", "check or export the audit trail", ignoreStdin(audit)},
+	"lockouts":   {"lockouts list|clear", "see and lift KBA lockouts", ignoreStdin(lockouts)},
+	"secrets":    {"secrets init|rotate", "create or rotate the secrets file", ignoreStdin(secrets)},
+}
 
-Run "voiceauth serve -h" for configuration flags; each has an environment variable.
-`
+func ignoreStdin(f func(args []string, stdout, stderr io.Writer) int) func([]string, io.Reader, io.Writer, io.Writer) int {
+	return func(args []string, _ io.Reader, stdout, stderr io.Writer) int { return f(args, stdout, stderr) }
+}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("voiceauth — phone callers prove who they are; the agent acts for them through MCP.\n\nUsage:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(&b, "  voiceauth %-58s %s\n", commands[n].use, commands[n].summary)
+	}
+	b.WriteString("\nRun \"voiceauth <command> -h\" for a command's flags; serve's each have an environment variable.\n")
+	return b.String()
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -40,43 +63,28 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return 2
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "serve":
-		return serve(rest, stdout, stderr)
-	case "call":
-		return scenarios.CallMain(rest, stdin, stdout, stderr)
-	case "replay":
-		return scenarios.ReplayMain(rest, stdout, stderr)
-	case "load":
-		return scenarios.LoadMain(rest, stdout, stderr)
-	case "otp-outbox":
-		return otpOutbox(rest, stdout, stderr)
-	case "keys":
-		return keys(rest, stdout, stderr)
-	case "audit":
-		return audit(rest, stdout, stderr)
-	case "lockouts":
-		return lockouts(rest, stdout, stderr)
-	case "secrets":
-		return secrets(rest, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage())
 		return 0
 	}
-	fmt.Fprintf(stderr, "voiceauth: unknown command %q\n\n%s", cmd, usage)
-	return 2
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "voiceauth: unknown command %q\n\n%s", args[0], usage())
+		return 2
+	}
+	return c.run(args[1:], stdin, stdout, stderr)
 }
 
 func serve(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("serve [flags]", "Run the service: the voice front end, and unless --mcp-url is set the reference AS and the demo MCP server.\nEvery flag also has an environment variable and a --config YAML key (flag > env > file > default).")
+	cli.Capture(fs)
 	v, err := resolve(fs, args, os.Getenv)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+		if code, ok := cli.Handle(fs, err, stdout, stderr); !ok && code == 0 {
 			return 0
 		}
 		fmt.Fprintln(stderr, "voiceauth serve:", err)

@@ -12,14 +12,21 @@ import (
 
 	"github.com/voiceauth/voiceauth/authserver"
 	"github.com/voiceauth/voiceauth/internal/app"
+	"github.com/voiceauth/voiceauth/internal/cli"
 	"github.com/voiceauth/voiceauth/session"
 )
 
-// storeFlags are the flags every operator command shares with serve.
+// storeFlags are the flags operator commands that open the store share with serve.
 func storeFlags(fs *flag.FlagSet) (dataDir, store, secretsFile *string) {
+	dataDir, secretsFile = dataFlags(fs)
+	store = fs.String("store", os.Getenv("VOICEAUTH_STORE"), "SQLite path or postgres:// DSN (default <data-dir>/voiceauth.db)")
+	return
+}
+
+// dataFlags are the flags of commands that only read the data dir and secrets file.
+func dataFlags(fs *flag.FlagSet) (dataDir, secretsFile *string) {
 	dataDir = fs.String("data-dir", envOr("VOICEAUTH_DATA_DIR", "./data"), "data directory")
-	store = fs.String("store", os.Getenv("VOICEAUTH_STORE"), "SQLite path or postgres:// DSN")
-	secretsFile = fs.String("secrets-file", os.Getenv("VOICEAUTH_SECRETS_FILE"), "secrets file")
+	secretsFile = fs.String("secrets-file", os.Getenv("VOICEAUTH_SECRETS_FILE"), "secrets file (default <data-dir>/secrets.json)")
 	return
 }
 
@@ -31,11 +38,10 @@ func envOr(k, def string) string {
 }
 
 func otpOutbox(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("otp-outbox", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("otp-outbox [flags] PHONE", "Print the latest one-time code the embedded default \"texted\" to PHONE (the dev SMS outbox).")
 	dataDir := fs.String("data-dir", envOr("VOICEAUTH_DATA_DIR", "./data"), "data directory")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := cli.Parse(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	phone := fs.Arg(0)
 	path := app.OutboxPath(*dataDir)
@@ -52,20 +58,28 @@ func otpOutbox(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+var secretsCmd = cli.Group{Name: "secrets", Summary: "Create or rotate the secrets file (pepper, sealing, signing and identity keys) every instance shares.",
+	Actions: []cli.Action{
+		{Name: "init", Args: "[flags]", Summary: "create the secrets file if it does not exist"},
+		{Name: "rotate", Args: "[--what sealing|signing] [flags]", Summary: "add a new sealing key (and re-seal stored data) or AS signing key"},
+	}}
+
 func secrets(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: voiceauth secrets init|rotate [--data-dir DIR] [--secrets-file FILE] [--what sealing|signing]")
-		return 2
+	a, rest, code, ok := secretsCmd.Dispatch(args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	fs := flag.NewFlagSet("secrets", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir, _, secretsFile := storeFlags(fs)
-	what := fs.String("what", "sealing", "rotate: sealing (re-seal stored data) or signing (AS token keys)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	fs := secretsCmd.FlagSet(a)
+	dataDir, store, secretsFile := storeFlags(fs)
+	what := new(string)
+	if a.Name == "rotate" {
+		what = fs.String("what", "sealing", "sealing (re-seal stored data) or signing (AS token keys)")
 	}
-	cfg := app.Defaults(app.Config{DataDir: *dataDir, SecretsFile: *secretsFile, Store: os.Getenv("VOICEAUTH_STORE")})
-	switch args[0] {
+	if code, ok := cli.Parse(fs, rest, stdout, stderr); !ok {
+		return code
+	}
+	cfg := app.Defaults(app.Config{DataDir: *dataDir, SecretsFile: *secretsFile, Store: *store})
+	switch a.Name {
 	case "init":
 		_, created, err := app.LoadSecrets(cfg.SecretsFile, true)
 		if err != nil {
@@ -126,23 +140,30 @@ func secrets(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "rotated the %s key in %s; restart every instance\n", *what, cfg.SecretsFile)
 		return 0
 	}
-	fmt.Fprintf(stderr, "voiceauth secrets: unknown subcommand %q\n", args[0])
-	return 2
+	return 2 // unreachable: Dispatch knows the actions
 }
 
+var auditCmd = cli.Group{Name: "audit", Summary: "Check or export the hash-chained audit trail.",
+	Actions: []cli.Action{
+		{Name: "verify", Args: "[flags]", Summary: "check every record's chain link and the purge checkpoints"},
+		{Name: "export", Args: "[--patient ID] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [flags]", Summary: "print audit records as JSON lines"},
+	}}
+
 func audit(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: voiceauth audit verify|export [--patient ID] [--from YYYY-MM-DD] [--to YYYY-MM-DD]")
-		return 2
+	a, rest, code, ok := auditCmd.Dispatch(args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := auditCmd.FlagSet(a)
 	dataDir, store, secretsFile := storeFlags(fs)
-	patient := fs.String("patient", "", "patient id (export)")
-	from := fs.String("from", "", "first day, YYYY-MM-DD (export)")
-	to := fs.String("to", "", "last day, YYYY-MM-DD (export)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	patient, from, to := new(string), new(string), new(string)
+	if a.Name == "export" {
+		patient = fs.String("patient", "", "only this patient's records (patient id, e.g. pt-0001)")
+		from = fs.String("from", "", "first day, YYYY-MM-DD")
+		to = fs.String("to", "", "last day, YYYY-MM-DD")
+	}
+	if code, ok := cli.Parse(fs, rest, stdout, stderr); !ok {
+		return code
 	}
 	ctx := context.Background()
 	st, sec, err := app.OpenStore(ctx, app.Config{DataDir: *dataDir, Store: *store, SecretsFile: *secretsFile})
@@ -151,7 +172,7 @@ func audit(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer st.Close()
-	switch args[0] {
+	switch a.Name {
 	case "verify":
 		rep, err := st.VerifyAudit(ctx)
 		if err != nil {
@@ -189,8 +210,7 @@ func audit(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	fmt.Fprintf(stderr, "voiceauth audit: unknown subcommand %q\n", args[0])
-	return 2
+	return 2 // unreachable: Dispatch knows the actions
 }
 
 func parseDay(s string, end bool) (time.Time, error) {
