@@ -36,6 +36,7 @@ var commands = map[string]command{
 	"audit":      {"audit verify|export", "check or export the audit trail", ignoreStdin(audit)},
 	"lockouts":   {"lockouts list|clear", "see and lift KBA lockouts", ignoreStdin(lockouts)},
 	"secrets":    {"secrets init|rotate", "create or rotate the secrets file", ignoreStdin(secrets)},
+	"bench":      {"bench webhook [flags]", "signed webhooks: voiceauth against a bare twilio-go handler, with the ratio", ignoreStdin(scenarios.BenchMain)},
 }
 
 func ignoreStdin(f func(args []string, stdout, stderr io.Writer) int) func([]string, io.Reader, io.Writer, io.Writer) int {
