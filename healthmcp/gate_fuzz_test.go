@@ -75,6 +75,11 @@ var gateSeeds = []string{
 	`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_medications\ud800"}}`,
 	`{"jsonrpc":"2.0","id":1.5,"method":"tools/call","params":{"name":"list_medications"}}`,
 	`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_\u006dedications"}}`,
+	`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"n\u0061me":"list_medications","arguments":{}}}`,
+	`{"jsonrpc":"2.0","id":1,"m\u0065thod":"tools/call","params":{"name":"list_medications"}}`,
+	`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_medications","arguments":null}}`,
+	`{"jsonrpc":"2.0","id":-0,"method":"tools/call","params":{"name":"a\u0000b","_meta":{"progressToken":1e3}}}`,
+	` {"jsonrpc" : "2.0", "id" : "x\/y", "method" : "tools/call", "params" : {"name" : "list_appointments"}} `,
 }
 
 // FuzzGateReading: whenever the gate accepts a body, the SDK reads the same
@@ -84,26 +89,44 @@ func FuzzGateReading(f *testing.F) {
 	for _, s := range gateSeeds {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		m, err := readRPC(body)
-		if err != nil {
-			if !isBodyErr(err) {
-				t.Fatalf("refusal %v is not a body error", err)
-			}
-			return
-		}
-		for _, in := range [][]byte{body, m.Body} {
-			got := sdkRead(in)
-			if got.err != nil || got.batch {
-				t.Fatalf("gate accepted %q, SDK reads it as batch=%v err=%v", in, got.batch, got.err)
-			}
-			if got.method != m.Method || got.tool != m.Tool {
-				t.Fatalf("gate read (%q, %q), SDK read (%q, %q) from %q", m.Method, m.Tool, got.method, got.tool, in)
-			}
-		}
-		again, err := readRPC(m.Body)
-		if err != nil || !bytes.Equal(again.Body, m.Body) || again.Method != m.Method || again.Tool != m.Tool {
-			t.Fatalf("canonical body %q re-reads as %+v, %v", m.Body, again, err)
-		}
+	f.Fuzz(checkGateReading)
+}
+
+// FuzzGateReadingShaped reaches deeper than random bytes: the fuzzer picks
+// the member names (raw text between the quotes) and values (raw JSON text)
+// of a tools/call envelope, plus bytes before and after it.
+func FuzzGateReadingShaped(f *testing.F) {
+	f.Add("", "method", `"tools/call"`, "name", `"list_medications"`, "Name", `"list_appointments"`, "")
+	f.Add("", "Method", `"ping"`, "name", `"list_medications"`, "arguments", `{}`, "")
+	f.Add("", "method", `"tools/call"`, "n\\u0061me", `"list_medications"`, "name", `"list_appointments"`, "")
+	f.Add("", "method", `"tools/call"`, "name", `"list_medications"`, "arguments", `[]`, "x")
+	f.Add(" ", "method", `"tools/call"`, "name", `"list_\\u006dedications"`, "_meta", `{"a":1}`, "\n")
+	f.Fuzz(func(t *testing.T, pre, mkey, mval, k1, v1, k2, v2, post string) {
+		body := pre + `{"jsonrpc":"2.0","id":1,"` + mkey + `":` + mval + `,"params":{"` + k1 + `":` + v1 + `,"` + k2 + `":` + v2 + `}}` + post
+		checkGateReading(t, []byte(body))
 	})
+}
+
+// checkGateReading is the property both fuzz targets hold.
+func checkGateReading(t *testing.T, body []byte) {
+	m, err := readRPC(body)
+	if err != nil {
+		if !isBodyErr(err) {
+			t.Fatalf("refusal %v is not a body error", err)
+		}
+		return
+	}
+	for _, in := range [][]byte{body, m.Body} {
+		got := sdkRead(in)
+		if got.err != nil || got.batch {
+			t.Fatalf("gate accepted %q, SDK reads it as batch=%v err=%v", in, got.batch, got.err)
+		}
+		if got.method != m.Method || got.tool != m.Tool {
+			t.Fatalf("gate read (%q, %q), SDK read (%q, %q) from %q", m.Method, m.Tool, got.method, got.tool, in)
+		}
+	}
+	again, err := readRPC(m.Body)
+	if err != nil || !bytes.Equal(again.Body, m.Body) || again.Method != m.Method || again.Tool != m.Tool {
+		t.Fatalf("canonical body %q re-reads as %+v, %v", m.Body, again, err)
+	}
 }
