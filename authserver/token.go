@@ -314,10 +314,14 @@ func (s *Server) revokeIssued(ctx context.Context, jti, family string, now time.
 }
 
 func (s *Server) revokeJTI(ctx context.Context, jti string) {
-	err := s.cfg.Store.PutRecord(ctx, &session.Record{Kind: kindRevokedJTI, Key: jti, Data: []byte{1},
-		ExpiresAt: s.now().Add(s.pol.AccessTokenTTL + time.Minute)})
+	exp := s.now().Add(s.pol.AccessTokenTTL + time.Minute)
+	err := s.cfg.Store.PutRecord(ctx, &session.Record{Kind: kindRevokedJTI, Key: jti, Data: []byte{1}, ExpiresAt: exp})
 	if err != nil && !errors.Is(err, session.ErrExists) {
 		s.log.Error("authserver: revoke jti", "err", err)
+	}
+	// The shared record the resource servers check on every request.
+	if err := s.cfg.Store.RevokeToken(ctx, jti, exp); err != nil {
+		s.log.Error("authserver: revoke jti for resource servers", "err", err)
 	}
 }
 

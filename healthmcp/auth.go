@@ -63,10 +63,12 @@ type claims struct {
 
 // grant is a verified token, kept in the request context.
 type grant struct {
-	Subject string
-	Scopes  []string
-	ACR     string
-	Expiry  time.Time
+	Subject  string
+	Scopes   []string
+	ACR      string
+	ClientID string
+	JTI      string // the revocation record's key
+	Expiry   time.Time
 }
 
 type grantKey struct{}
@@ -161,6 +163,12 @@ func (c *tokenCache) get(k [32]byte, now time.Time) *grant {
 	return g
 }
 
+func (c *tokenCache) drop(k [32]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, k)
+}
+
 func (c *tokenCache) put(k [32]byte, g *grant) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -170,17 +178,35 @@ func (c *tokenCache) put(k [32]byte, g *grant) {
 	c.m[k] = g
 }
 
-// verifyToken checks signature (ES256 only), typ at+jwt, iss, aud, exp, sub.
+// verifyToken checks signature (ES256 only), typ at+jwt, iss, aud, exp, sub,
+// then the store's revocation record. Only the signature check is cached:
+// revocation is looked up on every request (one indexed read), so a token
+// the AS revokes stops working at its next request.
 func (s *Server) verifyToken(ctx context.Context, raw string) (*grant, error) {
 	k := sha256.Sum256([]byte(raw))
-	if g := s.tokens.get(k, s.now()); g != nil {
-		return g, nil
-	}
-	g, err := s.verifyTokenSlow(ctx, raw)
-	if err == nil {
+	g := s.tokens.get(k, s.now())
+	if g == nil {
+		var err error
+		if g, err = s.verifyTokenSlow(ctx, raw); err != nil {
+			return nil, err
+		}
 		s.tokens.put(k, g)
 	}
-	return g, err
+	if s.cfg.Store == nil {
+		return g, nil
+	}
+	if g.JTI == "" {
+		return nil, fmt.Errorf("%w: no jti, cannot be revoked", errInvalidToken)
+	}
+	revoked, err := s.cfg.Store.TokenRevoked(ctx, g.JTI)
+	if err != nil {
+		return nil, fmt.Errorf("healthmcp: revocation check: %w", err)
+	}
+	if revoked {
+		s.tokens.drop(k)
+		return nil, fmt.Errorf("%w: revoked", errInvalidToken)
+	}
+	return g, nil
 }
 
 func (s *Server) verifyTokenSlow(ctx context.Context, raw string) (*grant, error) {
@@ -207,17 +233,7 @@ func (s *Server) verifyTokenSlow(ctx context.Context, raw string) (*grant, error
 	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: s.cfg.Issuer, AnyAudience: jwt.Audience{s.cfg.Resource}, Time: s.now()}, 30*time.Second); err != nil {
 		return nil, errInvalidToken
 	}
-	return &grant{Subject: c.Subject, Scopes: strings.Fields(c.Scope), ACR: c.ACR, Expiry: c.Expiry.Time()}, nil
-}
-
-// rpcPeek is the part of a JSON-RPC request the middleware needs.
-type rpcPeek struct {
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-	Params struct {
-		Name      string                     `json:"name"`
-		Arguments map[string]json.RawMessage `json:"arguments"`
-	} `json:"params"`
+	return &grant{Subject: c.Subject, Scopes: strings.Fields(c.Scope), ACR: c.ACR, ClientID: c.ClientID, JTI: c.ID, Expiry: c.Expiry.Time()}, nil
 }
 
 // denial is one authorization refusal, mapped to HTTP in one place.
@@ -257,68 +273,61 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 			s.deny(w, r, g, nil, denial{status: http.StatusForbidden, err: "insufficient_scope", scope: ScopeAppointments, reason: "no_scope"})
 			return
 		}
-		var msgs []rpcPeek
-		if r.Method == http.MethodPost {
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		switch r.Method {
+		case http.MethodGet, http.MethodDelete:
+			// No JSON-RPC message: the SSE stream and session close.
+		case http.MethodPost:
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 			if err != nil {
 				http.Error(w, "request too large", http.StatusRequestEntityTooLarge)
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			msgs = peekRPC(body)
-		}
-		for i := range msgs {
-			m := &msgs[i]
-			if m.Method != "tools/call" {
-				continue
-			}
-			p, ok := toolPolicies[m.Params.Name]
-			if !ok {
-				continue // the SDK answers "unknown tool"
-			}
-			for arg := range m.Params.Arguments {
-				if !slices.Contains(p.args, arg) {
-					// Tools act on the token's patient only; any other
-					// argument (patient_id, mrn, …) is an attempt to reach
-					// another record.
-					s.deny(w, r, g, m, denial{status: http.StatusForbidden, err: "access_denied", reason: "unexpected_argument"})
-					return
-				}
-			}
-			if !slices.Contains(g.Scopes, p.scope) {
-				s.deny(w, r, g, m, denial{status: http.StatusForbidden, err: "insufficient_scope", scope: p.scope, reason: "insufficient_scope"})
+			m, err := readRPC(body)
+			if err != nil {
+				s.refuseBody(w, r, g, err)
 				return
 			}
-			if p.acr != "" && acrRank(g.ACR) < acrRank(p.acr) {
-				s.deny(w, r, g, m, denial{status: http.StatusUnauthorized, err: "insufficient_user_authentication", acr: p.acr, reason: "acr_too_low"})
+			// The SDK reads the gate's canonical re-encoding, never the
+			// client's bytes: one reading.
+			r.Body = io.NopCloser(bytes.NewReader(m.Body))
+			r.ContentLength = int64(len(m.Body))
+			r.Header.Del("Content-Length")
+			if d, ok := checkCall(g, m); !ok {
+				s.deny(w, r, g, m, d)
 				return
 			}
+		default:
+			w.Header().Set("Allow", "GET, POST, DELETE")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), grantKey{}, g)))
 	})
 }
 
-// peekRPC decodes a single message or a batch; undecodable bodies yield
-// nothing and are left to the SDK to reject.
-func peekRPC(body []byte) []rpcPeek {
-	body = bytes.TrimSpace(body)
-	if len(body) > 0 && body[0] == '[' {
-		var batch []rpcPeek
-		if json.Unmarshal(body, &batch) == nil {
-			return batch
-		}
-		return nil
+// maxBody bounds a POSTed JSON-RPC message (the SDK's own bound is larger).
+const maxBody = 1 << 20
+
+// refuseBody answers a body the strict reader would not read: 400 with a
+// JSON-RPC error, never a pass to the SDK. Refusals of verified tokens are
+// audited like other denials.
+func (s *Server) refuseBody(w http.ResponseWriter, r *http.Request, g *grant, err error) {
+	code, msg := -32600, "invalid request"
+	if isBodyErr(err) {
+		code, msg = -32700, err.Error()
 	}
-	var one rpcPeek
-	if json.Unmarshal(body, &one) == nil {
-		return []rpcPeek{one}
-	}
-	return nil
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusBadRequest)
+	_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": nil, "error": map[string]any{"code": code, "message": msg}})
+	subject := session.Pseudonym(s.cfg.LogKey, "patient", g.Subject)
+	s.log.Info("mcp request denied", "subject", subject, "reason", "unreadable_body", "status", http.StatusBadRequest)
+	s.audit(r.Context(), "mcp.denied", subject, "denied", map[string]string{"reason": "unreadable_body", "client_id": g.ClientID, "acr": g.ACR})
 }
 
 // deny writes the challenge and a JSON-RPC error body (so SDK clients keep
 // their connection), and audits refusals of verified tokens.
-func (s *Server) deny(w http.ResponseWriter, r *http.Request, g *grant, m *rpcPeek, d denial) {
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, g *grant, m *rpcMsg, d denial) {
 	params := []string{fmt.Sprintf("resource_metadata=%q", s.prmURL)}
 	if d.err != "" {
 		params = append([]string{fmt.Sprintf("error=%q", d.err)}, params...)
@@ -334,7 +343,7 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, g *grant, m *rpcPe
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(d.status)
 	var id json.RawMessage
-	if m != nil && len(m.ID) > 0 {
+	if m != nil && m.ID != nil {
 		id = m.ID
 	}
 	msg := d.err
@@ -348,9 +357,9 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, g *grant, m *rpcPe
 	}
 	tool := ""
 	if m != nil {
-		tool = m.Params.Name
+		tool = m.Tool
 	}
 	subject := session.Pseudonym(s.cfg.LogKey, "patient", g.Subject)
 	s.log.Info("mcp request denied", "subject", subject, "tool", tool, "reason", d.reason, "status", d.status)
-	s.audit(r.Context(), subject, tool, d.reason)
+	s.audit(r.Context(), "mcp.denied", subject, "denied", map[string]string{"tool": tool, "reason": d.reason, "client_id": g.ClientID, "acr": g.ACR})
 }

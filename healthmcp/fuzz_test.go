@@ -17,18 +17,6 @@ import (
 	"github.com/voiceauth/voiceauth/mcpclient"
 )
 
-// FuzzPeekRPC: the middleware's JSON-RPC peek must never panic on outside input.
-func FuzzPeekRPC(f *testing.F) {
-	f.Add(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_appointments","arguments":{"patient_id":"x"}}}`)
-	f.Add(`[{"method":"tools/call","params":{"name":"request_refill"}},{"method":"ping"}]`)
-	f.Add(`{"params":null}`)
-	f.Fuzz(func(t *testing.T, body string) {
-		for _, m := range peekRPC([]byte(body)) {
-			_ = m.Method + m.Params.Name
-		}
-	})
-}
-
 // FuzzVerifyToken: arbitrary bearer strings are never accepted and never panic.
 func FuzzVerifyToken(f *testing.F) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

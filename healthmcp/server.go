@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
@@ -36,7 +37,7 @@ type Config struct {
 	// Attestations are extra identity attestations to serve (publisher
 	// attestations, rotation records from `voiceauth keys rotate`).
 	Attestations []json.RawMessage
-	Store        session.Store // audit records for denials; nil = no audit
+	Store        session.Store // revocation records (checked on every request) and audit; nil = neither
 	LogKey       []byte        // key for subject pseudonyms in logs and audit
 	HTTPClient   *http.Client
 	Logger       *slog.Logger
@@ -56,6 +57,7 @@ type Server struct {
 	prmURL string
 	mcp    *mcp.Server
 	id     *mcpclient.IdentityServer
+	inner  http.Handler // the SDK behind the gate (tests mount it without one)
 	h      http.Handler
 }
 
@@ -96,7 +98,7 @@ func New(cfg Config) (*Server, error) {
 		if err := s.id.SignTool(t.tool); err != nil {
 			return nil, err
 		}
-		s.mcp.AddTool(t.tool, s.toolHandler(t.run))
+		s.mcp.AddTool(t.tool, s.toolHandler(t.tool.Name, t.run))
 	}
 
 	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp },
@@ -108,11 +110,13 @@ func New(cfg Config) (*Server, error) {
 		if g == nil {
 			return nil, auth.ErrInvalidToken
 		}
-		return &auth.TokenInfo{UserID: g.Subject, Scopes: g.Scopes, Expiration: g.Expiry, Extra: map[string]any{"acr": g.ACR}}, nil
+		return &auth.TokenInfo{UserID: g.Subject, Scopes: g.Scopes, Expiration: g.Expiry,
+			Extra: map[string]any{"acr": g.ACR, "client_id": g.ClientID}}, nil
 	}, &auth.RequireBearerTokenOptions{ResourceMetadataURL: s.prmURL, ClockSkew: 30 * time.Second})
 
+	s.inner = bind(streamable)
 	mux := http.NewServeMux()
-	mux.Handle(u.Path, s.authorize(bind(streamable)))
+	mux.Handle(u.Path, s.authorize(s.inner))
 	mux.Handle(strings.TrimPrefix(s.prmURL, u.Scheme+"://"+u.Host), auth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
 		Resource:               cfg.Resource,
 		AuthorizationServers:   []string{cfg.Issuer},
@@ -131,13 +135,13 @@ func (s *Server) Handler() http.Handler { return s.h }
 // PRMURL is the protected resource metadata URL named in challenges.
 func (s *Server) PRMURL() string { return s.prmURL }
 
-// audit appends an mcp.denied record; failures are logged, never fatal.
-func (s *Server) audit(ctx context.Context, subject, tool, reason string) {
+// audit appends one audit record (mcp.denied, mcp.read, mcp.refill);
+// failures are logged, never fatal. Subject is a pseudonym, detail non-PHI.
+func (s *Server) audit(ctx context.Context, typ, subject, outcome string, detail map[string]string) {
 	if s.cfg.Store == nil {
 		return
 	}
-	e := &session.AuditEvent{Time: s.now(), Type: "mcp.denied", Actor: "healthmcp", Subject: subject, Outcome: "denied",
-		Detail: map[string]string{"tool": tool, "reason": reason}}
+	e := &session.AuditEvent{Time: s.now(), Type: typ, Actor: "healthmcp", Subject: subject, Outcome: outcome, Detail: detail}
 	if err := s.cfg.Store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		s.log.Error("audit append failed", "err", err)
 	}
@@ -243,32 +247,63 @@ func refill(rec Record, args map[string]json.RawMessage, readyOn string) (any, s
 	return nil, "", errTool("medication not found")
 }
 
-// toolHandler adapts a tool body: the patient is the token's sub, never an argument.
-func (s *Server) toolHandler(run func(Record, map[string]json.RawMessage, string) (any, string, error)) mcp.ToolHandler {
+// toolHandler adapts a tool body: the patient is the token's sub, never an
+// argument. It re-checks scope, acr and argument names itself, from the
+// SDK's TokenInfo (the verified token) and the SDK's reading of the call, so
+// that a gate fooled by some reading of the body still cannot open a tool;
+// and it audits every call it runs.
+func (s *Server) toolHandler(name string, run func(Record, map[string]json.RawMessage, string) (any, string, error)) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		ti := req.Extra.TokenInfo
 		if ti == nil || ti.UserID == "" {
 			return nil, errors.New("no caller")
 		}
+		acr, _ := ti.Extra["acr"].(string)
+		clientID, _ := ti.Extra["client_id"].(string)
+		subject := session.Pseudonym(s.cfg.LogKey, "patient", ti.UserID)
+		detail := map[string]string{"tool": name, "client_id": clientID, "acr": acr}
 		var args map[string]json.RawMessage
-		if len(req.Params.Arguments) > 0 {
-			if err := json.Unmarshal(req.Params.Arguments, &args); err != nil {
+		if len(req.Params.Arguments) > 0 && string(req.Params.Arguments) != "null" {
+			if err := json.Unmarshal(req.Params.Arguments, &args); err != nil || args == nil {
 				return errResult("arguments must be an object"), nil
 			}
+		}
+		names := make([]string, 0, len(args))
+		for k := range args {
+			names = append(names, k)
+		}
+		d, ok := decide(name, ti.Scopes, acr, names)
+		if ok && req.Params.Name != name {
+			d, ok = denial{err: "access_denied", reason: "tool_mismatch"}, false
+		}
+		if !ok {
+			detail["reason"], detail["where"] = d.reason, "handler"
+			s.log.Warn("mcp tool refused by handler", "subject", subject, "tool", name, "reason", d.reason)
+			s.audit(ctx, "mcp.denied", subject, "denied", detail)
+			return nil, &jsonrpc.Error{Code: -32001, Message: d.err}
+		}
+		typ := "mcp.read"
+		if name == "request_refill" {
+			typ = "mcp.refill"
 		}
 		now := s.now()
 		rec, ok := RecordFor(ti.UserID, now, s.cfg.Location)
 		if !ok {
+			s.audit(ctx, typ, subject, "no_record", detail)
 			return errResult("no record"), nil
 		}
 		out, text, err := run(rec, args, ReadyOn(now, s.cfg.Location))
 		if err != nil {
 			var te errTool
 			if errors.As(err, &te) {
+				detail["error"] = string(te)
+				s.audit(ctx, typ, subject, "tool_error", detail)
 				return errResult(string(te)), nil
 			}
+			s.audit(ctx, typ, subject, "failed", detail)
 			return nil, err
 		}
+		s.audit(ctx, typ, subject, "ok", detail)
 		// The text block repeats the structured result as JSON (MCP's
 		// backwards-compatibility advice); text is only a fallback summary.
 		if b, err := json.Marshal(out); err == nil {

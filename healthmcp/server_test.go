@@ -72,6 +72,12 @@ type stack struct {
 
 func newStack(t testing.TB) *stack {
 	t.Helper()
+	return newStackOn(t, newAuditLog(t))
+}
+
+// newStackOn is newStack on a given store (the PostgreSQL runs).
+func newStackOn(t testing.TB, store *auditLog) *stack {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +98,7 @@ func newStack(t testing.TB) *stack {
 		t.Fatal(err)
 	}
 	hs := httptest.NewUnstartedServer(nil)
-	st := &stack{url: "http://" + hs.Listener.Addr().String() + "/mcp", signer: signer, key: key, audit: newAuditLog(t),
+	st := &stack{url: "http://" + hs.Listener.Addr().String() + "/mcp", signer: signer, key: key, audit: store,
 		identity: idKey, logKey: []byte("test-log-key"), jwksURL: jwks.URL}
 	srv, err := healthmcp.New(healthmcp.Config{Resource: st.url, Issuer: issuer, JWKSURL: jwks.URL, IdentityKey: idKey,
 		Store: st.audit, LogKey: st.logKey, Now: func() time.Time { return fixedNow }})
@@ -108,6 +114,7 @@ func newStack(t testing.TB) *stack {
 
 type tokenOpts struct {
 	sub, scope, acr, aud, iss string
+	jti                       string // "" = a random one
 	exp                       time.Time
 	noExp                     bool
 }
@@ -125,11 +132,23 @@ func (st *stack) mint(t testing.TB, o tokenOpts) string {
 		// own expiry check uses time.Now).
 		o.exp = later(time.Now(), fixedNow).Add(10 * time.Minute)
 	}
+	if o.jti == "" {
+		o.jti = rand.Text()
+	}
 	c := map[string]any{"iss": o.iss, "aud": o.aud, "sub": o.sub, "scope": o.scope, "acr": o.acr,
-		"iat": fixedNow.Add(-time.Minute).Unix(), "client_id": "voiceauth-ivr", "jti": rand.Text()}
+		"iat": fixedNow.Add(-time.Minute).Unix(), "client_id": "voiceauth-ivr", "jti": o.jti}
 	if !o.noExp {
 		c["exp"] = o.exp.Unix()
 	}
+	tok, err := jwt.Signed(st.signer).Claims(c).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func (st *stack) mintClaims(t testing.TB, c map[string]any) string {
+	t.Helper()
 	tok, err := jwt.Signed(st.signer).Claims(c).Serialize()
 	if err != nil {
 		t.Fatal(err)
@@ -446,7 +465,12 @@ func TestCrossPatient(t *testing.T) {
 			t.Fatalf("%s: err %v, want 403", arg, err)
 		}
 	}
-	ev := st.audit.all()
+	var ev []session.AuditEvent
+	for _, e := range st.audit.all() {
+		if e.Type == "mcp.denied" {
+			ev = append(ev, e)
+		}
+	}
 	if len(ev) != 3 || ev[0].Detail["tool"] != "list_medications" || ev[0].Actor != "healthmcp" {
 		t.Fatalf("audit %+v", ev)
 	}

@@ -155,6 +155,12 @@ type Store interface {
 	GetPatient(ctx context.Context, id string) (*Patient, error)
 	CountPatients(ctx context.Context) (int, error)
 
+	// Revoked access tokens (by jti), shared by the AS that revokes and the
+	// resource servers that verify tokens locally.
+	RevokeToken(ctx context.Context, jti string, exp time.Time) error // idempotent; exp = the token's expiry
+	TokenRevoked(ctx context.Context, jti string) (bool, error)
+	SweepRevoked(ctx context.Context, before time.Time) (int, error) // purges rows whose token expired before `before`
+
 	// MCP identity pins.
 	GetPin(ctx context.Context, server string) (*Pin, error) // ErrNotFound
 	PutPin(ctx context.Context, p *Pin) error                // insert or replace

@@ -291,6 +291,55 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("RevokedTokens", func(t *testing.T) {
+		st, clk := withClock(t)
+		if r, err := st.TokenRevoked(ctx, "jti-1"); err != nil || r {
+			t.Fatalf("TokenRevoked(never revoked) = %v, %v", r, err)
+		}
+		exp := clk.Now().Add(10 * time.Minute)
+		if err := st.RevokeToken(ctx, "jti-1", exp); err != nil {
+			t.Fatal(err)
+		}
+		// Idempotent, and an earlier expiry never shortens the record.
+		if err := st.RevokeToken(ctx, "jti-1", clk.Now().Add(time.Minute)); err != nil {
+			t.Fatalf("second RevokeToken = %v", err)
+		}
+		if err := st.RevokeToken(ctx, "jti-2", clk.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []struct {
+			jti string
+			exp time.Time
+		}{{"", exp}, {"jti-3", time.Time{}}} {
+			if err := st.RevokeToken(ctx, bad.jti, bad.exp); err == nil {
+				t.Fatalf("RevokeToken(%q, %v) accepted", bad.jti, bad.exp)
+			}
+		}
+		for _, j := range []string{"jti-1", "jti-2"} {
+			if r, err := st.TokenRevoked(ctx, j); err != nil || !r {
+				t.Fatalf("TokenRevoked(%s) = %v, %v", j, r, err)
+			}
+		}
+		if r, _ := st.TokenRevoked(ctx, "JTI-1"); r {
+			t.Fatal("jti lookup is not exact")
+		}
+		// Past its expiry a row still reads as revoked until purged.
+		clk.Advance(5 * time.Minute)
+		if r, _ := st.TokenRevoked(ctx, "jti-2"); !r {
+			t.Fatal("expired revocation read as not revoked before the purge")
+		}
+		n, err := st.SweepRevoked(ctx, clk.Now())
+		if err != nil || n != 1 {
+			t.Fatalf("SweepRevoked = %d, %v; want 1 (jti-2 only)", n, err)
+		}
+		if r, _ := st.TokenRevoked(ctx, "jti-2"); r {
+			t.Fatal("purged revocation still reads as revoked")
+		}
+		if r, _ := st.TokenRevoked(ctx, "jti-1"); !r {
+			t.Fatal("jti-1 purged before its token expired (the later expiry was lost)")
+		}
+	})
+
 	t.Run("UpdateRecordRace", func(t *testing.T) {
 		st := open(t)
 		if err := st.PutRecord(ctx, &Record{Kind: "lock", Key: "k", Data: []byte("0")}); err != nil {

@@ -365,6 +365,8 @@ func (s *Stack) housekeeping(ctx context.Context) {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		s.store.SweepCalls(sctx, now.Add(-time.Hour))
 		s.store.SweepRecords(sctx, now)
+		// Revocations outlive their token by more than any verifier's leeway.
+		s.store.SweepRevoked(sctx, now.Add(-5*time.Minute))
 		s.store.SweepEvents(sctx, now.Add(-31*24*time.Hour))
 		if now.Minute() == 0 && now.Hour() == 3 {
 			s.store.PurgeAudit(sctx, now.Add(-2190*24*time.Hour))
