@@ -158,8 +158,9 @@ type Server struct {
 	jwks     jose.JSONWebKeySet
 	scopeACR map[string]string
 	trusted  *trustedSet
-	dummyKey []byte // HMAC work for unknown callers
+	dummyKey []byte // stand-in DOB/SSN-4 hash for unknown names: HMAC-sized, not the pepper
 	pepper   *session.MAC
+	dir      directory // keyed directory keys (names, numbers on file)
 	logMAC   *session.MAC // audit pseudonyms
 }
 
@@ -242,8 +243,9 @@ func New(cfg Config) (*Server, error) {
 		s.jwks.Keys = append(s.jwks.Keys, pub)
 	}
 	s.trusted = newTrustedSet(cfg.TrustedIssuers, s.cfg.HTTPClient, s.now)
-	s.dummyKey = sha256.New().Sum(cfg.Pepper)
 	s.pepper, s.logMAC = session.NewMAC(cfg.Pepper), session.NewMAC(cfg.LogKey)
+	s.dummyKey = dummyHash(s.pepper)
+	s.dir = newDirectory(cfg.Pepper)
 	return s, nil
 }
 
@@ -267,7 +269,7 @@ func (s *Server) Metadata() challenge.ASMetadata {
 		GrantTypesSupported:               []string{"authorization_code", "refresh_token", challenge.GrantTypeTokenExchange},
 		CodeChallengeMethodsSupported:     []string{"S256"},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "private_key_jwt"},
-		TokenEndpointAuthSigningAlgs:      []string{"ES256", "RS256", "EdDSA"},
+		TokenEndpointAuthSigningAlgs:      assertionAlgNames(),
 		KBAFieldsSupported:                []string{challenge.FieldName, challenge.FieldBirthdate, challenge.FieldSSNLast4},
 		ACRValuesSupported:                []string{challenge.ACRKBA, challenge.ACRKBAOTP},
 	}

@@ -258,8 +258,8 @@ func TestPrivateKeyJWT(t *testing.T) {
 			}
 		})
 	}
-	// The token endpoint URL is an accepted audience too.
-	if r := attempt(e.pkAssertion(e.ts.URL+"/challenge", randomToken(8), time.Minute)); r.status != 200 {
+	// RFC 7523bis: an endpoint URL is not an accepted audience (issue 14).
+	if r := attempt(e.pkAssertion(e.ts.URL+"/challenge", randomToken(8), time.Minute)); r.status != 401 {
 		t.Fatalf("endpoint audience: %d %s", r.status, r.body)
 	}
 }
