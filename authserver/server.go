@@ -160,7 +160,7 @@ type Server struct {
 	trusted  *trustedSet
 	dummyKey []byte // stand-in DOB/SSN-4 hash for unknown names: HMAC-sized, not the pepper
 	pepper   *session.MAC
-	dir      directory // keyed directory keys (names, numbers on file)
+	dir      directory    // keyed directory keys (names, numbers on file)
 	logMAC   *session.MAC // audit pseudonyms
 }
 
