@@ -632,8 +632,10 @@ func (st *step) reenter() (any, error) {
 			want = a
 		}
 	}
-	// max_age (RFC 9470): a proof older than that needs a fresh one — the code.
-	stale := in.maxAge >= 0 && st.now.Sub(as.AuthTime) > in.maxAge
+	// max_age (RFC 9470): a proof older than that needs a fresh one — the
+	// code. max_age=0 asks for a fresh proof whatever the proof's age (as
+	// prompt=login would), so it is stale even within the same second.
+	stale := in.maxAge == 0 || (in.maxAge > 0 && st.now.Sub(as.AuthTime) > in.maxAge)
 	if acrRank(want) <= acrRank(as.ACR) && !stale {
 		return st.issueCode("code.reissued")
 	}
@@ -680,6 +682,7 @@ func (st *step) issueCode(event string) (any, error) {
 	code := randomToken(32)
 	cd := codeData{Client: as.Client, Challenge: as.Challenge, Resource: as.Resource, Scope: scopes,
 		ACR: as.ACR, Subject: as.Patient, AuthTime: as.AuthTime, Issued: st.now, Session: st.rec.Key, CallRef: as.CallRef}
+	as.UsedChallenges = append(as.UsedChallenges, as.Challenge)
 	as.Challenge = ""            // one code per code_challenge
 	fresh := st.in.session == "" // its value was never handed out: store it with the code
 	if fresh {

@@ -242,7 +242,7 @@ func New(cfg Config) (*Server, error) {
 		pub.Use, pub.Algorithm = "sig", string(jose.ES256)
 		s.jwks.Keys = append(s.jwks.Keys, pub)
 	}
-	s.trusted = newTrustedSet(cfg.TrustedIssuers, s.cfg.HTTPClient, s.now)
+	s.trusted = newTrustedSet(s.cfg.Issuer, cfg.TrustedIssuers, s.cfg.HTTPClient, s.now)
 	s.pepper, s.logMAC = session.NewMAC(cfg.Pepper), session.NewMAC(cfg.LogKey)
 	s.dummyKey = dummyHash(s.pepper)
 	s.dir = newDirectory(cfg.Pepper)
