@@ -454,6 +454,7 @@ func (st *step) verifyKBA() (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.noteIdentities(st.ctx, as, resolved, st.now)
 	if match == nil || locked {
 		reason := "mismatch"
 		switch {
@@ -486,6 +487,40 @@ func (st *step) verifyKBA() (any, error) {
 		return nil, st.otpRequired(false)
 	}
 	return st.issueCode("kba.verified")
+}
+
+// noteIdentities records which identities a complete submission from a
+// number resolved to (name + DOB or name + SSN-4, right answers included)
+// and raises an alert once one number has tried NumberIdentities distinct
+// ones within the window. Every submission from a number writes one event,
+// resolved or not, so the work does not tell the caller what resolved. An
+// alert is an audit record and a log line; it changes no answer.
+func (s *Server) noteIdentities(ctx context.Context, as *authSession, resolved []string, now time.Time) {
+	if as.CallerPhone == "" {
+		return
+	}
+	prefix := "kba_try:" + numberKey(as.CallerPhone) + ":"
+	evs := []session.EventWindow{{Key: "kba_try_none:" + numberKey(as.CallerPhone), Since: now}}
+	if len(resolved) > 0 {
+		evs = evs[:0]
+		for _, id := range resolved {
+			evs = append(evs, session.EventWindow{Key: prefix + identityKey(id), Since: now})
+		}
+	}
+	if _, err := s.cfg.Store.AddEvents(ctx, now, evs); err != nil {
+		s.log.Error("authserver: record identities tried", "err", err)
+		return
+	}
+	n, err := s.cfg.Store.CountDistinct(ctx, prefix, now.Add(-s.pol.NumberIdentityWindow))
+	if err != nil {
+		s.log.Error("authserver: count identities tried", "err", err)
+		return
+	}
+	if n >= s.pol.NumberIdentities && len(resolved) > 0 {
+		s.log.Warn("authserver: one number resolved several identities", "number", s.logMAC.Pseudonym("number", as.CallerPhone), "identities", n)
+		s.audit(ctx, "kba.number_identities", "authserver", "", as.CallerPhone, as.CallRef, "alert",
+			map[string]string{"identities": strconv.Itoa(n)})
+	}
 }
 
 // numberOnFile reports whether phone is the number on file of some patient.

@@ -661,3 +661,51 @@ func mustClaim(t *testing.T, raw, name string) string {
 	s, _ := m[name].(string)
 	return s
 }
+
+// TestNumberIdentitiesAlert: the accepted residual of "no oracle through
+// risk" is watched — one number resolving three distinct identities
+// (right or partly right answers) within 24 h raises an audit alert; two do
+// not, nor do any number of unresolved names.
+func TestNumberIdentitiesAlert(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Policy.NumberFailures = 1 << 20 })
+	ctx := context.Background()
+	from := "+15555550166"
+	try := func(p DemoPatient, dob, ssn string) {
+		t.Helper()
+		_, c := pkce()
+		e.post("/challenge", kba(c, p.Name, dob, ssn, from, stirA, ""))
+	}
+	alerts := func() int {
+		t.Helper()
+		evs, err := e.st.ListAudit(ctx, session.AuditFilter{Type: "kba.number_identities"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			if strings.Contains(ev.Number, from) || !strings.HasPrefix(ev.Number, "number:") {
+				t.Fatalf("alert names the number in the clear: %q", ev.Number)
+			}
+		}
+		return len(evs)
+	}
+	for range 5 {
+		try(DemoPatient{Name: "Nobody Known"}, "1970-01-01", "0000")
+	}
+	maria, james, an := demo("pt-0001"), demo("pt-0002"), demo("pt-0003")
+	try(maria, maria.Birthdate, "0000")     // name + DOB
+	try(maria, maria.Birthdate, "0000")     // the same identity again
+	try(james, "1900-01-01", james.SSNLast4) // name + SSN-4
+	if n := alerts(); n != 0 {
+		t.Fatalf("%d alerts after two identities", n)
+	}
+	try(an, an.Birthdate, an.SSNLast4) // right answers from another's number
+	if n := alerts(); n != 1 {
+		t.Fatalf("%d alerts after three identities, want 1", n)
+	}
+	// Outside the window the count starts again.
+	e.clk.Add(25 * time.Hour)
+	try(maria, maria.Birthdate, "0000")
+	if n := alerts(); n != 1 {
+		t.Fatalf("%d alerts after the window, want still 1", n)
+	}
+}

@@ -88,6 +88,12 @@ type Policy struct {
 	NumberWindow   time.Duration // … per hour → blocked
 	NumberBlock    time.Duration // for 1 h
 
+	// NumberIdentities distinct identities resolved from one caller_phone
+	// within NumberIdentityWindow raise an alert (audit kba.number_identities):
+	// the accepted residual of "no oracle through risk". Defaults 3, 24 h.
+	NumberIdentities     int
+	NumberIdentityWindow time.Duration
+
 	OTPTTL       time.Duration // 10 min
 	OTPChecks    int           // 5
 	OTPSends     int           // 3 sends per identity …
@@ -129,6 +135,8 @@ func (p Policy) withDefaults() Policy {
 	defi(&p.NumberFailures, 5)
 	def(&p.NumberWindow, time.Hour)
 	def(&p.NumberBlock, time.Hour)
+	defi(&p.NumberIdentities, 3)
+	def(&p.NumberIdentityWindow, 24*time.Hour)
 	def(&p.OTPTTL, 10*time.Minute)
 	defi(&p.OTPChecks, 5)
 	defi(&p.OTPSends, 3)
