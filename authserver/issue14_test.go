@@ -692,8 +692,8 @@ func TestNumberIdentitiesAlert(t *testing.T) {
 		try(DemoPatient{Name: "Nobody Known"}, "1970-01-01", "0000")
 	}
 	maria, james, an := demo("pt-0001"), demo("pt-0002"), demo("pt-0003")
-	try(maria, maria.Birthdate, "0000")     // name + DOB
-	try(maria, maria.Birthdate, "0000")     // the same identity again
+	try(maria, maria.Birthdate, "0000")      // name + DOB
+	try(maria, maria.Birthdate, "0000")      // the same identity again
 	try(james, "1900-01-01", james.SSNLast4) // name + SSN-4
 	if n := alerts(); n != 0 {
 		t.Fatalf("%d alerts after two identities", n)
