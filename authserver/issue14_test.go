@@ -619,6 +619,10 @@ func TestExchangeHardening(t *testing.T) {
 		// The same jti in a new token from the same issuer is a replay too.
 		refused(t, "same jti, new token", tokenOf(idp, map[string]any{"jti": mustClaim(t, tok, "jti"), "iat": now.Unix() + 1}))
 		refused(t, "no jti", tokenOf(idp, map[string]any{"jti": nil}))
+		refused(t, "exp years ahead (its jti would be kept for years)", tokenOf(idp, map[string]any{"exp": now.Add(48 * time.Hour).Unix()}))
+		if r := exchange(tokenOf(idp, map[string]any{"exp": now.Add(23 * time.Hour).Unix()})); r.status != 200 {
+			t.Fatalf("exp within a day: %d %s", r.status, r.body)
+		}
 		// Another issuer's identical jti is not a replay.
 		if r := exchange(strictToken(t, strict, now, mustClaim(t, tok, "jti"))); r.status != 200 {
 			t.Fatalf("other issuer's same jti: %d %s", r.status, r.body)

@@ -34,6 +34,9 @@ type TrustedIssuer struct {
 	Types []string `yaml:"types"`
 }
 
+// subjectMaxLife bounds how far in the future a subject token's exp may be.
+const subjectMaxLife = 24 * time.Hour
+
 // defaultSubjectTypes are the typ values accepted when an issuer lists none.
 var defaultSubjectTypes = []string{"JWT", "at+jwt"}
 
@@ -167,6 +170,11 @@ func (t *trustedSet) verify(ctx context.Context, raw string) (*verifiedSubject, 
 	}
 	if len(std.Audience) == 0 {
 		return nil, errors.New("subject token has no aud")
+	}
+	// Its jti is kept until its exp: a token that claims to live for years
+	// would be remembered for years. Real upstream tokens live minutes.
+	if std.Expiry.Time().After(t.now().Add(subjectMaxLife)) {
+		return nil, errors.New("subject token lives too long")
 	}
 	if std.ID == "" {
 		return nil, errors.New("subject token has no jti")
