@@ -797,15 +797,22 @@ func (s *Server) identityLocked(ctx context.Context, id string, now time.Time) (
 func identityEvent(id string) string { return "kba_fail:" + identityKey(id) }
 func numberEvent(n string) string    { return "kba_fail_num:" + numberKey(n) }
 
-// countFailures records one failure against each identity (counted 30
-// days back) and against the calling number (counted over NumberWindow), all
-// in one store transaction, then locks what reached a limit.
+// countFailures records one failure against each resolved identity
+// (counted 30 days back) and against the calling number (counted over
+// NumberWindow), all in one store transaction, then locks what reached a
+// limit.
 func (s *Server) countFailures(ctx context.Context, ids []string, number string, now time.Time) error {
-	evs := make([]session.EventWindow, len(ids), len(ids)+1)
+	evs := make([]session.EventWindow, len(ids), len(ids)+2)
 	for i, id := range ids {
 		evs[i] = session.EventWindow{Key: identityEvent(id), Since: now.Add(-30 * 24 * time.Hour)}
 	}
 	if number != "" {
+		if len(ids) == 0 {
+			// Nothing resolved: a stand-in row in the same transaction, so
+			// the store work does not tell whether name + DOB or name +
+			// SSN-4 matched someone. It never locks anything.
+			evs = append(evs, session.EventWindow{Key: "kba_fail_unresolved:" + numberKey(number), Since: now.Add(-s.pol.NumberWindow)})
+		}
 		evs = append(evs, session.EventWindow{Key: numberEvent(number), Since: now.Add(-s.pol.NumberWindow)})
 	}
 	if len(evs) == 0 {
@@ -821,7 +828,7 @@ func (s *Server) countFailures(ctx context.Context, ids []string, number string,
 		}
 	}
 	if number != "" {
-		return s.numberCounted(ctx, number, counts[len(ids)], now)
+		return s.numberCounted(ctx, number, counts[len(evs)-1], now)
 	}
 	return nil
 }
