@@ -58,6 +58,15 @@ type authSession struct {
 	OTPChecks   int         `json:"otp_checks"`
 	ACR         string      `json:"acr,omitempty"`
 	AuthTime    time.Time   `json:"auth_time,omitzero"`
+	// ACRWant is the strongest acr_values the client asked for (RFC 9470);
+	// it raises the level the KBA stage asks for, like the scope does.
+	ACRWant string `json:"acr_want,omitempty"`
+	// UsedChallenges are the code_challenges that already got a code: every
+	// code has its own verifier, so none is accepted again on this session.
+	UsedChallenges []string `json:"used_cc,omitempty"`
+	// OTPSentAt is when the live code was sent; Policy.OTPTTL runs from it
+	// whatever the channel's own expiry.
+	OTPSentAt time.Time `json:"otp_sent,omitzero"`
 }
 
 var (
@@ -172,6 +181,10 @@ func (s *Server) parseChallenge(ctx context.Context, r *http.Request, f url.Valu
 		if in.codeChallenge == "" {
 			return nil, newErr(challenge.ErrInvalidRequest, "code_challenge is required")
 		}
+		// The auth_session is bound to the call from its first request.
+		if in.callRef == "" {
+			return nil, newErr(challenge.ErrInvalidRequest, "call_ref is required")
+		}
 	}
 	return in, nil
 }
@@ -254,6 +267,9 @@ type step struct {
 
 func (st *step) run() (any, error) {
 	as, in := st.as, st.in
+	if err := st.takeChallenge(); err != nil {
+		return nil, err
+	}
 	switch as.Stage {
 	case stageKBA:
 		if in.name != "" {
@@ -268,8 +284,8 @@ func (st *step) run() (any, error) {
 		if in.scopeGiven {
 			as.Scope = in.scope
 		}
-		if in.codeChallenge != "" {
-			as.Challenge = in.codeChallenge
+		if in.acr != "" {
+			as.ACRWant = strongestACR(in.acr)
 		}
 		var missing []string
 		for i, v := range []string{as.Name, as.DOB, as.SSN4} {
@@ -290,6 +306,47 @@ func (st *step) run() (any, error) {
 		return st.reenter()
 	}
 	return nil, newErr(challenge.ErrInvalidSession, "")
+}
+
+// takeChallenge binds the request's code_challenge to the session. A
+// challenge that already got a code on this session is refused (every code
+// has its own verifier), and a code can only be issued against one: a
+// session without a live challenge (a re-entry, or a re-verification opened
+// by a refresh) must be sent a fresh one.
+func (st *step) takeChallenge() error {
+	as, in := st.as, st.in
+	if in.codeChallenge != "" {
+		if slices.Contains(as.UsedChallenges, in.codeChallenge) {
+			return newErr(challenge.ErrInvalidRequest, "code_challenge already used for a code: send a fresh one")
+		}
+		as.Challenge = in.codeChallenge
+	}
+	if as.Challenge == "" {
+		return newErr(challenge.ErrInvalidRequest, "code_challenge is required for a new code")
+	}
+	return nil
+}
+
+// strongestACR is the highest-ranked of space-separated acr values (all are
+// known: parseChallenge refuses unknown ones).
+func strongestACR(values string) string {
+	best := ""
+	for _, a := range strings.Fields(values) {
+		if acrRank(a) > acrRank(best) {
+			best = a
+		}
+	}
+	return best
+}
+
+// wantACR is the level this session must reach: what its scope needs, or
+// more when the client asked for more with acr_values.
+func (s *Server) wantACR(as *authSession) string {
+	want := s.neededACR(as.Scope)
+	if acrRank(as.ACRWant) > acrRank(want) {
+		want = as.ACRWant
+	}
+	return want
 }
 
 // sessionExpiry is the earlier of the idle and the absolute deadline.
@@ -346,12 +403,22 @@ func (st *step) verifyKBA() (any, error) {
 	s, as := st.s, st.as
 	name, dob, ssn4 := as.Name, as.DOB, as.SSN4
 	as.Name, as.DOB, as.SSN4 = "", "", ""
-	cands, err := s.cfg.Store.FindPatients(st.ctx, NameKeys(name))
+	cands, err := s.cfg.Store.FindPatients(st.ctx, s.dir.nameKeys(name))
+	if err != nil {
+		return nil, err
+	}
+	// Whether the calling number is on file for some patient depends on the
+	// number only; it is looked up on every verification (timing).
+	onFile, err := s.numberOnFile(st.ctx, as.CallerPhone)
 	if err != nil {
 		return nil, err
 	}
 	var match *session.Patient
 	matches := 0
+	// resolved: the patients whose name and DOB, or name and SSN-4, matched.
+	// Only they (and the number) are charged with a failure: knowing a name
+	// alone must not let anyone lock out everyone who sounds like it.
+	var resolved []string
 	work := cands
 	if len(work) == 0 {
 		work = []session.Patient{{ID: "pt-dummy", DOBHash: s.dummyKey, SSN4Hash: s.dummyKey}}
@@ -360,31 +427,52 @@ func (st *step) verifyKBA() (any, error) {
 		p := &work[i]
 		okD := subtle.ConstantTimeCompare(fieldHash(s.pepper, p.ID, fieldDOB, dob), p.DOBHash)
 		okS := subtle.ConstantTimeCompare(fieldHash(s.pepper, p.ID, fieldSSN4, ssn4), p.SSN4Hash)
-		if okD&okS == 1 && len(cands) > 0 {
+		if len(cands) == 0 {
+			continue
+		}
+		if okD&okS == 1 {
 			matches++
 			match = p
+		}
+		if okD|okS == 1 {
+			resolved = append(resolved, p.ID)
 		}
 	}
 	if matches != 1 {
 		match = nil
 	}
-	// One lock read whatever happened (timing), on the matched patient or a stand-in.
+	// One lock read whatever happened (timing), on the matched patient, the
+	// one partly resolved patient, or a stand-in.
 	lockID := work[0].ID
-	if match != nil {
+	switch {
+	case match != nil:
 		lockID = match.ID
+	case len(resolved) == 1:
+		lockID = resolved[0]
 	}
 	locked, err := s.identityLocked(st.ctx, lockID, st.now)
 	if err != nil {
 		return nil, err
 	}
-	phoneOnFile := false
-	for _, c := range cands {
-		if as.CallerPhone != "" && c.Phone == as.CallerPhone {
-			phoneOnFile = true
-		}
-	}
+	s.noteIdentities(st.ctx, as, resolved, st.now)
 	if match == nil || locked {
-		return st.kbaFailed(cands, locked, matches > 1, phoneOnFile)
+		reason := "mismatch"
+		switch {
+		case locked:
+			reason = "locked"
+		case matches > 1:
+			reason = "ambiguous"
+		case len(cands) == 0:
+			reason = "unknown"
+		}
+		if locked {
+			resolved = slices.DeleteFunc(resolved, func(id string) bool { return id == lockID }) // not counted again
+		}
+		subject := ""
+		if len(resolved) == 1 {
+			subject = resolved[0]
+		}
+		return st.kbaFailed(resolved, subject, reason, onFile)
 	}
 	as.Patient = match.ID
 	as.AuthTime = st.now
@@ -401,50 +489,71 @@ func (st *step) verifyKBA() (any, error) {
 	return st.issueCode("kba.verified")
 }
 
-// needsOTP is the profile's risk rule.
+// noteIdentities records which identities a complete submission from a
+// number resolved to (name + DOB or name + SSN-4, right answers included)
+// and raises an alert once one number has tried NumberIdentities distinct
+// ones within the window. Every submission from a number writes one event,
+// resolved or not, so the work does not tell the caller what resolved. An
+// alert is an audit record and a log line; it changes no answer.
+func (s *Server) noteIdentities(ctx context.Context, as *authSession, resolved []string, now time.Time) {
+	if as.CallerPhone == "" {
+		return
+	}
+	prefix := "kba_try:" + numberKey(as.CallerPhone) + ":"
+	evs := []session.EventWindow{{Key: "kba_try_none:" + numberKey(as.CallerPhone), Since: now}}
+	if len(resolved) > 0 {
+		evs = evs[:0]
+		for _, id := range resolved {
+			evs = append(evs, session.EventWindow{Key: prefix + identityKey(id), Since: now})
+		}
+	}
+	if _, err := s.cfg.Store.AddEvents(ctx, now, evs); err != nil {
+		s.log.Error("authserver: record identities tried", "err", err)
+		return
+	}
+	n, err := s.cfg.Store.CountDistinct(ctx, prefix, now.Add(-s.pol.NumberIdentityWindow))
+	if err != nil {
+		s.log.Error("authserver: count identities tried", "err", err)
+		return
+	}
+	if n >= s.pol.NumberIdentities && len(resolved) > 0 {
+		s.log.Warn("authserver: one number resolved several identities", "number", s.logMAC.Pseudonym("number", as.CallerPhone), "identities", n)
+		s.audit(ctx, "kba.number_identities", "authserver", "", as.CallerPhone, as.CallRef, "alert",
+			map[string]string{"identities": strconv.Itoa(n)})
+	}
+}
+
+// numberOnFile reports whether phone is the number on file of some patient.
+func (s *Server) numberOnFile(ctx context.Context, phone string) (bool, error) {
+	if phone == "" {
+		return false, nil
+	}
+	ps, err := s.cfg.Store.FindPatients(ctx, []string{s.dir.phoneKey(phone)})
+	return len(ps) > 0, err
+}
+
+// needsOTP is the profile's risk rule for answers that matched.
 func (st *step) needsOTP(phoneOnFile string) bool {
 	as := st.as
-	return st.s.neededACR(as.Scope) == challenge.ACRKBAOTP ||
+	return st.s.wantACR(as) == challenge.ACRKBAOTP ||
 		!strings.HasPrefix(as.Stir, stirOK) ||
 		as.CallerPhone == "" || as.CallerPhone != phoneOnFile
 }
 
-// kbaFailed counts the failure everywhere it counts and answers exactly what
-// a caller whose answers matched would have seen where that could differ.
-func (st *step) kbaFailed(cands []session.Patient, locked, ambiguous, phoneOnFile bool) (any, error) {
+// kbaFailed counts the failure against the resolved identities and the
+// number, and answers by the profile's "no oracle through risk" rule: the
+// body depends only on the request's number, attestation and scope (and
+// acr_values), never on whom the answers name or why they failed. From a
+// number on file for some patient, A-attested, at the KBA tier: kba_retry;
+// otherwise otp_required (a phantom OTP step where every code fails and
+// nothing is sent).
+func (st *step) kbaFailed(resolved []string, subject, reason string, numberOnFile bool) (any, error) {
 	s, as := st.s, st.as
 	as.KBAFailures++
-	// A locked identity is not counted again; the number always is.
-	var ids []string
-	if !locked {
-		for _, c := range cands {
-			ids = append(ids, c.ID)
-		}
-		if len(ids) == 0 {
-			// An unknown name costs the same store work as a known one (no
-			// timing oracle for "is X a patient here").
-			ids = append(ids, "unknown-name|"+NormalizeName(st.in.name))
-		}
-	}
-	if err := s.countFailures(st.ctx, ids, as.CallerPhone, st.now); err != nil {
+	if err := s.countFailures(st.ctx, resolved, as.CallerPhone, st.now); err != nil {
 		return nil, err
 	}
-	reason := "mismatch"
-	switch {
-	case locked:
-		reason = "locked"
-	case ambiguous:
-		reason = "ambiguous"
-	case len(cands) == 0:
-		reason = "unknown"
-	}
-	subject := ""
-	if len(cands) == 1 {
-		subject = cands[0].ID
-	}
-	// Where a matching caller would have been asked for a code, so is this
-	// one: no code is sent and every code fails.
-	if s.neededACR(as.Scope) == challenge.ACRKBAOTP || !strings.HasPrefix(as.Stir, stirOK) || !phoneOnFile {
+	if s.wantACR(as) == challenge.ACRKBAOTP || !strings.HasPrefix(as.Stir, stirOK) || !numberOnFile {
 		as.Stage, as.Phantom = stageOTP, true
 		if err := st.save(); err != nil {
 			return nil, err
@@ -470,7 +579,7 @@ func (st *step) kbaFailed(cands []session.Patient, locked, ambiguous, phoneOnFil
 // the send limit allows; otherwise nothing is sent and every code fails.
 func (st *step) sendOTP(p *session.Patient) {
 	s, as := st.s, st.as
-	as.OTPRef, as.OTPChecks = "", 0
+	as.OTPRef, as.OTPChecks, as.OTPSentAt = "", 0, time.Time{}
 	if p.LineType != "mobile" || s.cfg.OTP == nil {
 		return
 	}
@@ -487,7 +596,7 @@ func (st *step) sendOTP(p *session.Patient) {
 		s.log.Warn("authserver: OTP send failed", "subject", s.logMAC.Pseudonym("patient", p.ID), "err", err)
 		return
 	}
-	as.OTPRef = ref
+	as.OTPRef, as.OTPSentAt = ref, st.now
 }
 
 func (st *step) otpStep() (any, error) {
@@ -516,7 +625,10 @@ func (st *step) otpStep() (any, error) {
 	}
 	as.OTPChecks++
 	ok := false
-	if !as.Phantom && as.OTPRef != "" && s.cfg.OTP != nil {
+	// Policy.OTPTTL is the AS's own limit on a code's life, on top of
+	// whatever the channel enforces: an older code is not even checked.
+	live := st.now.Before(as.OTPSentAt.Add(s.pol.OTPTTL))
+	if !as.Phantom && as.OTPRef != "" && s.cfg.OTP != nil && live {
 		var err error
 		ok, err = s.cfg.OTP.Check(st.ctx, as.OTPRef, in.otp)
 		if err != nil {
@@ -555,8 +667,10 @@ func (st *step) reenter() (any, error) {
 			want = a
 		}
 	}
-	// max_age (RFC 9470): a proof older than that needs a fresh one — the code.
-	stale := in.maxAge >= 0 && st.now.Sub(as.AuthTime) > in.maxAge
+	// max_age (RFC 9470): a proof older than that needs a fresh one — the
+	// code. max_age=0 asks for a fresh proof whatever the proof's age (as
+	// prompt=login would), so it is stale even within the same second.
+	stale := in.maxAge == 0 || (in.maxAge > 0 && st.now.Sub(as.AuthTime) > in.maxAge)
 	if acrRank(want) <= acrRank(as.ACR) && !stale {
 		return st.issueCode("code.reissued")
 	}
@@ -603,6 +717,7 @@ func (st *step) issueCode(event string) (any, error) {
 	code := randomToken(32)
 	cd := codeData{Client: as.Client, Challenge: as.Challenge, Resource: as.Resource, Scope: scopes,
 		ACR: as.ACR, Subject: as.Patient, AuthTime: as.AuthTime, Issued: st.now, Session: st.rec.Key, CallRef: as.CallRef}
+	as.UsedChallenges = append(as.UsedChallenges, as.Challenge)
 	as.Challenge = ""            // one code per code_challenge
 	fresh := st.in.session == "" // its value was never handed out: store it with the code
 	if fresh {
@@ -682,15 +797,22 @@ func (s *Server) identityLocked(ctx context.Context, id string, now time.Time) (
 func identityEvent(id string) string { return "kba_fail:" + identityKey(id) }
 func numberEvent(n string) string    { return "kba_fail_num:" + numberKey(n) }
 
-// countFailures records one failure against each identity (counted 30
-// days back) and against the calling number (counted over NumberWindow), all
-// in one store transaction, then locks what reached a limit.
+// countFailures records one failure against each resolved identity
+// (counted 30 days back) and against the calling number (counted over
+// NumberWindow), all in one store transaction, then locks what reached a
+// limit.
 func (s *Server) countFailures(ctx context.Context, ids []string, number string, now time.Time) error {
-	evs := make([]session.EventWindow, len(ids), len(ids)+1)
+	evs := make([]session.EventWindow, len(ids), len(ids)+2)
 	for i, id := range ids {
 		evs[i] = session.EventWindow{Key: identityEvent(id), Since: now.Add(-30 * 24 * time.Hour)}
 	}
 	if number != "" {
+		if len(ids) == 0 {
+			// Nothing resolved: a stand-in row in the same transaction, so
+			// the store work does not tell whether name + DOB or name +
+			// SSN-4 matched someone. It never locks anything.
+			evs = append(evs, session.EventWindow{Key: "kba_fail_unresolved:" + numberKey(number), Since: now.Add(-s.pol.NumberWindow)})
+		}
 		evs = append(evs, session.EventWindow{Key: numberEvent(number), Since: now.Add(-s.pol.NumberWindow)})
 	}
 	if len(evs) == 0 {
@@ -706,7 +828,7 @@ func (s *Server) countFailures(ctx context.Context, ids []string, number string,
 		}
 	}
 	if number != "" {
-		return s.numberCounted(ctx, number, counts[len(ids)], now)
+		return s.numberCounted(ctx, number, counts[len(evs)-1], now)
 	}
 	return nil
 }

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
-	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -25,7 +23,7 @@ const clientAssertionMaxLife = 5 * time.Minute
 
 // authenticateClient implements client_secret_basic and private_key_jwt
 // (RFC 7523) identically for every endpoint. endpoint is the endpoint's full
-// URL, accepted as an assertion audience besides the issuer.
+// URL; it is not an accepted assertion audience (RFC 7523bis: only the issuer).
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f url.Values, endpoint string) (*Client, *oauthError) {
 	bodyID := f.Get("client_id")
 	if user, pass, ok := r.BasicAuth(); ok {
@@ -53,7 +51,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f url.
 		if f.Get("client_assertion_type") != assertionTypeJWTBearer {
 			return nil, fail
 		}
-		c, err := s.verifyClientAssertion(ctx, f.Get("client_assertion"), endpoint)
+		c, err := s.verifyClientAssertion(ctx, f.Get("client_assertion"))
 		if err != nil {
 			s.log.Info("authserver: client assertion rejected", "reason", err.Error())
 			return nil, fail
@@ -66,9 +64,26 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f url.
 	return nil, newErr(challenge.ErrInvalidClient, "client authentication required")
 }
 
+// assertionAlgs are the private_key_jwt signature algorithms accepted; the
+// metadata's token_endpoint_auth_signing_alg_values_supported is this list.
 var assertionAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.PS256, jose.EdDSA}
 
-func (s *Server) verifyClientAssertion(ctx context.Context, raw, endpoint string) (*Client, error) {
+func assertionAlgNames() []string {
+	out := make([]string, len(assertionAlgs))
+	for i, a := range assertionAlgs {
+		out[i] = string(a)
+	}
+	return out
+}
+
+// dummyHash is the stand-in DOB/SSN-4 hash compared when a name matches no
+// patient: the same length as a real one (HMAC-SHA256), so the comparison
+// costs the same, and derived from the pepper without holding a copy of it.
+func dummyHash(pepper *session.MAC) []byte {
+	return pepper.Sum("voiceauth", "dummy-candidate", "v1")
+}
+
+func (s *Server) verifyClientAssertion(ctx context.Context, raw string) (*Client, error) {
 	if raw == "" || len(raw) > 8192 {
 		return nil, errors.New("missing or oversized assertion")
 	}
@@ -85,6 +100,7 @@ func (s *Server) verifyClientAssertion(ctx context.Context, raw, endpoint string
 		return nil, errors.New("unknown client or no JWKS")
 	}
 	var claims jwt.Claims
+	var all map[string]any
 	var verified bool
 	for _, h := range tok.Headers {
 		keys := c.JWKS.Keys
@@ -92,7 +108,7 @@ func (s *Server) verifyClientAssertion(ctx context.Context, raw, endpoint string
 			keys = c.JWKS.Key(h.KeyID)
 		}
 		for _, k := range keys {
-			if err := tok.Claims(k.Public().Key, &claims); err == nil {
+			if err := tok.Claims(k.Public().Key, &claims, &all); err == nil {
 				verified = true
 				break
 			}
@@ -115,10 +131,10 @@ func (s *Server) verifyClientAssertion(ctx context.Context, raw, endpoint string
 	if claims.NotBefore != nil && claims.NotBefore.Time().After(now.Add(30*time.Second)) {
 		return nil, errors.New("not yet valid")
 	}
-	if !slices.ContainsFunc([]string(claims.Audience), func(a string) bool {
-		a = strings.TrimSuffix(a, "/")
-		return a == s.cfg.Issuer || a == endpoint
-	}) {
+	// RFC 7523bis: the audience is this AS's issuer identifier as its sole
+	// value, and a JSON string (not an array); no endpoint URL, compared
+	// exactly (RFC 3986 §6.2.1 simple string comparison).
+	if aud, ok := all["aud"].(string); !ok || aud != s.cfg.Issuer {
 		return nil, errors.New("wrong audience")
 	}
 	// Replay check through the store, so every instance sees every jti.

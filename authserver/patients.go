@@ -87,11 +87,16 @@ const (
 	fieldSSN4 = "ssn_last4"
 )
 
-// Seed writes the patients into the directory with their name keys and
-// keyed hashes. It is idempotent (upsert by id).
+// Seed writes the patients into the directory with their keyed directory
+// keys (name and number on file) and keyed hashes, after migrating any rows
+// still keyed in plaintext. It is idempotent (upsert by id).
 func Seed(ctx context.Context, st session.Store, pepper []byte, ps []DemoPatient) error {
 	const batch = 1000
+	if _, err := MigrateDirectory(ctx, st, pepper); err != nil {
+		return err
+	}
 	mac := session.NewMAC(pepper)
+	dir := newDirectory(pepper)
 	rows := make([]session.Patient, 0, batch)
 	flush := func() error {
 		if len(rows) == 0 {
@@ -106,7 +111,7 @@ func Seed(ctx context.Context, st session.Store, pepper []byte, ps []DemoPatient
 			return fmt.Errorf("authserver: seed %s: bad birthdate", p.ID)
 		}
 		rows = append(rows, session.Patient{
-			ID: p.ID, Name: p.Name, NameKeys: NameKeys(p.Name),
+			ID: p.ID, Name: p.Name, NameKeys: dir.keys(p.Name, p.Phone),
 			DOBHash:  fieldHash(mac, p.ID, fieldDOB, p.Birthdate),
 			SSN4Hash: fieldHash(mac, p.ID, fieldSSN4, p.SSNLast4),
 			Phone:    p.Phone, LineType: p.LineType,

@@ -88,6 +88,12 @@ type Policy struct {
 	NumberWindow   time.Duration // … per hour → blocked
 	NumberBlock    time.Duration // for 1 h
 
+	// NumberIdentities distinct identities resolved from one caller_phone
+	// within NumberIdentityWindow raise an alert (audit kba.number_identities):
+	// the accepted residual of "no oracle through risk". Defaults 3, 24 h.
+	NumberIdentities     int
+	NumberIdentityWindow time.Duration
+
 	OTPTTL       time.Duration // 10 min
 	OTPChecks    int           // 5
 	OTPSends     int           // 3 sends per identity …
@@ -129,6 +135,8 @@ func (p Policy) withDefaults() Policy {
 	defi(&p.NumberFailures, 5)
 	def(&p.NumberWindow, time.Hour)
 	def(&p.NumberBlock, time.Hour)
+	defi(&p.NumberIdentities, 3)
+	def(&p.NumberIdentityWindow, 24*time.Hour)
 	def(&p.OTPTTL, 10*time.Minute)
 	defi(&p.OTPChecks, 5)
 	defi(&p.OTPSends, 3)
@@ -158,8 +166,9 @@ type Server struct {
 	jwks     jose.JSONWebKeySet
 	scopeACR map[string]string
 	trusted  *trustedSet
-	dummyKey []byte // HMAC work for unknown callers
+	dummyKey []byte // stand-in DOB/SSN-4 hash for unknown names: HMAC-sized, not the pepper
 	pepper   *session.MAC
+	dir      directory    // keyed directory keys (names, numbers on file)
 	logMAC   *session.MAC // audit pseudonyms
 }
 
@@ -241,9 +250,10 @@ func New(cfg Config) (*Server, error) {
 		pub.Use, pub.Algorithm = "sig", string(jose.ES256)
 		s.jwks.Keys = append(s.jwks.Keys, pub)
 	}
-	s.trusted = newTrustedSet(cfg.TrustedIssuers, s.cfg.HTTPClient, s.now)
-	s.dummyKey = sha256.New().Sum(cfg.Pepper)
+	s.trusted = newTrustedSet(s.cfg.Issuer, cfg.TrustedIssuers, s.cfg.HTTPClient, s.now)
 	s.pepper, s.logMAC = session.NewMAC(cfg.Pepper), session.NewMAC(cfg.LogKey)
+	s.dummyKey = dummyHash(s.pepper)
+	s.dir = newDirectory(cfg.Pepper)
 	return s, nil
 }
 
@@ -267,7 +277,7 @@ func (s *Server) Metadata() challenge.ASMetadata {
 		GrantTypesSupported:               []string{"authorization_code", "refresh_token", challenge.GrantTypeTokenExchange},
 		CodeChallengeMethodsSupported:     []string{"S256"},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "private_key_jwt"},
-		TokenEndpointAuthSigningAlgs:      []string{"ES256", "RS256", "EdDSA"},
+		TokenEndpointAuthSigningAlgs:      assertionAlgNames(),
 		KBAFieldsSupported:                []string{challenge.FieldName, challenge.FieldBirthdate, challenge.FieldSSNLast4},
 		ACRValuesSupported:                []string{challenge.ACRKBA, challenge.ACRKBAOTP},
 	}

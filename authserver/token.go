@@ -449,18 +449,33 @@ func (s *Server) grantExchange(ctx context.Context, c *Client, f url.Values) (an
 		}
 		return nil, err
 	}
-	// The acr is capped by the issuer's MaxACR and by the policy default.
+	// The acr is what the subject token vouches for, capped by the issuer's
+	// MaxACR (or the policy default). No acr, or one this AS does not know,
+	// vouches for nothing more than the lowest tier: it is never raised to
+	// the cap.
 	acr := vt.acr
+	if acrRank(acr) == 0 {
+		acr = challenge.ACRKBA
+	}
 	capACR := s.pol.ExchangeMaxACR
 	if vt.maxACR != "" {
 		capACR = vt.maxACR // configured per issuer
 	}
-	if acrRank(acr) == 0 || acrRank(acr) > acrRank(capACR) {
+	if acrRank(acr) > acrRank(capACR) {
 		acr = capACR
 	}
 	granted := s.scopesFor(scopes, acr)
 	if len(granted) == 0 {
 		return nil, newErr(challenge.ErrInvalidScope, "no requested scope is allowed at this assurance")
+	}
+	// One exchange per subject token: its (issuer, jti) is kept until the
+	// token could no longer be accepted (exp plus the 30 s leeway).
+	if err := s.cfg.Store.UseJTI(ctx, hashKey("subject_jti|"+vt.issuer+"|"+vt.jti), vt.exp.Add(time.Minute)); err != nil {
+		if errors.Is(err, session.ErrExists) {
+			s.audit(ctx, "exchange.rejected", c.ID, vt.subject, "", "", "invalid_request", map[string]string{"reason": "jti replayed"})
+			return nil, newErr(challenge.ErrInvalidRequest, "subject_token not acceptable")
+		}
+		return nil, err
 	}
 	g := grant{client: c.ID, subject: vt.subject, resource: resource, scope: granted, acr: acr, authTime: vt.authTime}
 	tok, jti, exp, err := s.mintAccess(g)

@@ -258,8 +258,8 @@ func TestPrivateKeyJWT(t *testing.T) {
 			}
 		})
 	}
-	// The token endpoint URL is an accepted audience too.
-	if r := attempt(e.pkAssertion(e.ts.URL+"/challenge", randomToken(8), time.Minute)); r.status != 200 {
+	// RFC 7523bis: an endpoint URL is not an accepted audience (issue 14).
+	if r := attempt(e.pkAssertion(e.ts.URL+"/challenge", randomToken(8), time.Minute)); r.status != 401 {
 		t.Fatalf("endpoint audience: %d %s", r.status, r.body)
 	}
 }
@@ -268,6 +268,8 @@ func TestPrivateKeyJWT(t *testing.T) {
 type externalIssuer struct {
 	ts  *httptest.Server
 	key jose.JSONWebKey
+	aud string // aud of its tokens (the AS's issuer), unless the claims say otherwise
+	typ string // JOSE typ of its tokens; "" = JWT, "-" = none
 }
 
 func newExternalIssuer(t *testing.T) *externalIssuer {
@@ -281,9 +283,24 @@ func newExternalIssuer(t *testing.T) *externalIssuer {
 }
 
 func (x *externalIssuer) token(t *testing.T, now time.Time, claims map[string]any) string {
-	sig, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: x.key}, nil)
-	c := map[string]any{"iss": x.ts.URL, "exp": now.Add(5 * time.Minute).Unix(), "iat": now.Unix()}
+	opts := &jose.SignerOptions{}
+	switch x.typ {
+	case "":
+		opts = opts.WithType("JWT")
+	case "-":
+	default:
+		opts = opts.WithType(jose.ContentType(x.typ))
+	}
+	sig, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: x.key}, opts)
+	c := map[string]any{"iss": x.ts.URL, "exp": now.Add(5 * time.Minute).Unix(), "iat": now.Unix(), "jti": randomToken(12)}
+	if x.aud != "" {
+		c["aud"] = x.aud
+	}
 	for k, v := range claims {
+		if v == nil {
+			delete(c, k)
+			continue
+		}
 		c[k] = v
 	}
 	s, err := jwt.Signed(sig).Claims(c).Serialize()
@@ -299,6 +316,7 @@ func TestTokenExchange(t *testing.T) {
 	e := newEnv(t, func(c *Config) {
 		c.TrustedIssuers = []TrustedIssuer{{Issuer: idp.ts.URL, JWKSURL: idp.ts.URL, SubjectClaim: "patient_id"}}
 	})
+	idp.aud, untrusted.aud = e.ts.URL, e.ts.URL
 	now := e.clk.Now()
 	good := idp.token(t, now, map[string]any{"sub": "user-77", "patient_id": "pt-0003", "acr": challenge.ACRKBAOTP})
 	host := basic("host-app", "host-secret")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,7 +25,25 @@ type TrustedIssuer struct {
 	JWKSFile     string `yaml:"jwks_file"`
 	SubjectClaim string `yaml:"subject_claim"` // claim naming the patient id; default "sub"
 	MaxACR       string `yaml:"max_acr"`       // highest acr it may vouch for; default the policy cap (kba)
-	Audience     string `yaml:"audience"`      // when set, the subject token's aud must contain it
+	// Audience is the value the subject token's aud must contain; default
+	// this AS's issuer identifier. A token without aud is always refused.
+	Audience string `yaml:"audience"`
+	// Types are the accepted JOSE "typ" header values (compared without
+	// case and without an "application/" prefix, RFC 7515 §4.1.9); default
+	// JWT and at+jwt. A token without typ is refused.
+	Types []string `yaml:"types"`
+}
+
+// subjectMaxLife bounds how far in the future a subject token's exp may be.
+const subjectMaxLife = 24 * time.Hour
+
+// defaultSubjectTypes are the typ values accepted when an issuer lists none.
+var defaultSubjectTypes = []string{"JWT", "at+jwt"}
+
+// normType is a typ value in comparable form.
+func normType(t string) string {
+	t = strings.ToLower(strings.TrimSpace(t))
+	return strings.TrimPrefix(t, "application/")
 }
 
 // LoadTrustedIssuers reads a YAML file: `trusted_issuers: [{issuer, jwks_url | jwks_file, subject_claim, max_acr}]`
@@ -51,12 +70,18 @@ func LoadTrustedIssuers(yamlPath string) ([]TrustedIssuer, error) {
 		if t.MaxACR != "" && acrRank(t.MaxACR) == 0 {
 			return nil, fmt.Errorf("authserver: %s: unknown max_acr %q", yamlPath, t.MaxACR)
 		}
+		for _, ty := range t.Types {
+			if normType(ty) == "" {
+				return nil, fmt.Errorf("authserver: %s: empty entry in types", yamlPath)
+			}
+		}
 	}
 	return doc.TrustedIssuers, nil
 }
 
 // trustedSet verifies subject tokens, caching each issuer's JWKS.
 type trustedSet struct {
+	self     string // this AS's issuer: the default audience
 	byIssuer map[string]TrustedIssuer
 	hc       *http.Client
 	now      func() time.Time
@@ -72,8 +97,8 @@ type cachedJWKS struct {
 
 const jwksCacheTTL = 5 * time.Minute
 
-func newTrustedSet(ts []TrustedIssuer, hc *http.Client, now func() time.Time) *trustedSet {
-	t := &trustedSet{byIssuer: map[string]TrustedIssuer{}, hc: hc, now: now, cache: map[string]cachedJWKS{}}
+func newTrustedSet(self string, ts []TrustedIssuer, hc *http.Client, now func() time.Time) *trustedSet {
+	t := &trustedSet{self: self, byIssuer: map[string]TrustedIssuer{}, hc: hc, now: now, cache: map[string]cachedJWKS{}}
 	for _, x := range ts {
 		t.byIssuer[x.Issuer] = x
 	}
@@ -82,7 +107,8 @@ func newTrustedSet(ts []TrustedIssuer, hc *http.Client, now func() time.Time) *t
 
 type verifiedSubject struct {
 	issuer, subject, acr, maxACR string
-	authTime                     time.Time
+	jti                          string
+	authTime, exp                time.Time
 }
 
 var subjectAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.PS256, jose.EdDSA}
@@ -102,6 +128,9 @@ func (t *trustedSet) verify(ctx context.Context, raw string) (*verifiedSubject, 
 	ti, ok := t.byIssuer[pre.Issuer]
 	if !ok {
 		return nil, errors.New("issuer not trusted")
+	}
+	if !typeAccepted(ti, tok.Headers) {
+		return nil, errors.New("subject token typ not accepted")
 	}
 	set, err := t.keys(ctx, ti, false)
 	if err != nil {
@@ -129,12 +158,26 @@ func (t *trustedSet) verify(ctx context.Context, raw string) (*verifiedSubject, 
 			return nil, errors.New("subject token signature invalid")
 		}
 	}
-	exp := jwt.Expected{Issuer: ti.Issuer, Time: t.now()}
-	if ti.Audience != "" {
-		exp.AnyAudience = jwt.Audience{ti.Audience}
+	// The audience is required and must name this AS (or the configured
+	// value): a token minted for another service is not ours to exchange.
+	aud := ti.Audience
+	if aud == "" {
+		aud = t.self
 	}
+	exp := jwt.Expected{Issuer: ti.Issuer, AnyAudience: jwt.Audience{aud}, Time: t.now()}
 	if std.Expiry == nil {
 		return nil, errors.New("subject token has no exp")
+	}
+	if len(std.Audience) == 0 {
+		return nil, errors.New("subject token has no aud")
+	}
+	// Its jti is kept until its exp: a token that claims to live for years
+	// would be remembered for years. Real upstream tokens live minutes.
+	if std.Expiry.Time().After(t.now().Add(subjectMaxLife)) {
+		return nil, errors.New("subject token lives too long")
+	}
+	if std.ID == "" {
+		return nil, errors.New("subject token has no jti")
 	}
 	if err := std.ValidateWithLeeway(exp, 30*time.Second); err != nil {
 		return nil, errors.New("subject token expired or not for us")
@@ -147,12 +190,33 @@ func (t *trustedSet) verify(ctx context.Context, raw string) (*verifiedSubject, 
 	if sub == "" {
 		return nil, errors.New("subject claim missing")
 	}
-	v := &verifiedSubject{issuer: ti.Issuer, subject: sub, maxACR: ti.MaxACR}
+	v := &verifiedSubject{issuer: ti.Issuer, subject: sub, maxACR: ti.MaxACR, jti: std.ID, exp: std.Expiry.Time()}
 	v.acr, _ = all["acr"].(string)
 	if at, ok := all["auth_time"].(float64); ok {
 		v.authTime = time.Unix(int64(at), 0)
 	}
 	return v, nil
+}
+
+// typeAccepted checks the JOSE typ header against the issuer's list.
+func typeAccepted(ti TrustedIssuer, hs []jose.Header) bool {
+	types := ti.Types
+	if len(types) == 0 {
+		types = defaultSubjectTypes
+	}
+	if len(hs) != 1 {
+		return false
+	}
+	typ, _ := hs[0].ExtraHeaders[jose.HeaderType].(string)
+	if normType(typ) == "" {
+		return false
+	}
+	for _, want := range types {
+		if normType(typ) == normType(want) {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *trustedSet) keys(ctx context.Context, ti TrustedIssuer, refresh bool) (jose.JSONWebKeySet, error) {

@@ -362,12 +362,13 @@ func TestRealAS_Exchange(t *testing.T) {
 	c, d := s.client(t, func(cfg *challenge.Config) {
 		cfg.ClientID, cfg.ClientSecret = "host-app", "host-secret-0123456789abcdef"
 	})
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: s.idpKey}, nil)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: s.idpKey}, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	subject, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: idpIssuer, Subject: "pt-0001",
-		Expiry: jwt.NewNumericDate(time.Now().Add(5 * time.Minute)), IssuedAt: jwt.NewNumericDate(time.Now())}).Serialize()
+	// A subject token names this AS as its audience and has a jti (issue 14).
+	subject, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: idpIssuer, Subject: "pt-0001", Audience: jwt.Audience{s.asURL},
+		ID: "idp-jti-1", Expiry: jwt.NewNumericDate(time.Now().Add(5 * time.Minute)), IssuedAt: jwt.NewNumericDate(time.Now())}).Serialize()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,10 +33,14 @@ type Flow struct {
 	// challenge request once set.
 	ACRValues string `json:"acr_values,omitempty"`
 	MaxAge    int    `json:"max_age,omitempty"`
-	StepUps   int    `json:"step_ups,omitempty"`
+	// MaxAgeSet says MaxAge was given: max_age=0 ("prove it again now") is
+	// meaningful and must be sent.
+	MaxAgeSet bool `json:"max_age_set,omitempty"`
+	StepUps   int  `json:"step_ups,omitempty"`
 	// ChallengeSent: the AS has seen S256(Verifier) on this auth_session.
-	// CodeIssued: Verifier is bound to an issued code; a re-entry (step-up)
-	// needs a fresh verifier, because the AS issues one code per challenge.
+	// CodeIssued: Verifier is spent — bound to an issued code, or sent on an
+	// auth_session that died; the next request needs a fresh verifier,
+	// because every code has its own (the AS refuses a spent challenge).
 	ChallengeSent bool `json:"challenge_sent,omitempty"`
 	CodeIssued    bool `json:"code_issued,omitempty"`
 }
@@ -101,9 +105,10 @@ type Answers struct {
 	Name, Birthdate, SSNLast4, OTP string
 	OTPResend                      bool
 	CallerPhone, StirVerstat       string
-	// ACRValues and MaxAge override the flow's step-up values for this request.
+	// ACRValues and MaxAge override the flow's step-up values for this
+	// request; MaxAge nil means "not given" (0 is a real value).
 	ACRValues string
-	MaxAge    int
+	MaxAge    *int
 }
 
 // LogValue, String and GoString: answers never reach a log.
@@ -197,17 +202,17 @@ func (c *Client) Submit(ctx context.Context, f *Flow, a Answers) (*Result, error
 	if f.CallRef != "" {
 		form.Set(FieldCallRef, f.CallRef)
 	}
-	acr, maxAge := f.ACRValues, f.MaxAge
+	acr, maxAge, hasMaxAge := f.ACRValues, f.MaxAge, f.MaxAgeSet || f.MaxAge > 0
 	if a.ACRValues != "" {
 		acr = a.ACRValues
 	}
-	if a.MaxAge > 0 {
-		maxAge = a.MaxAge
+	if a.MaxAge != nil && *a.MaxAge >= 0 {
+		maxAge, hasMaxAge = *a.MaxAge, true
 	}
 	if acr != "" {
 		form.Set("acr_values", acr)
 	}
-	if maxAge > 0 {
+	if hasMaxAge {
 		form.Set("max_age", strconv.Itoa(maxAge))
 	}
 	for k, v := range map[string]string{
@@ -287,6 +292,7 @@ func (c *Client) classify(f *Flow, resp *response) *Result {
 	case Denied, SessionInvalid:
 		f.AuthSession = "" // dead: a new flow must begin with a fresh code_challenge
 		f.ChallengeSent = false
+		f.CodeIssued = true // and a fresh verifier behind it
 	}
 	return &Result{Outcome: out, Need: slices.Clone(er.KBARequired), Err: e}
 }
@@ -371,7 +377,7 @@ func (c *Client) StepUp(f *Flow, wwwAuthenticate string) (scope, acrValues strin
 			if err != nil || n < 0 {
 				return f.Scope, f.ACRValues, f.MaxAge, false
 			}
-			f.MaxAge = n
+			f.MaxAge, f.MaxAgeSet = n, true
 		}
 	default:
 		return f.Scope, f.ACRValues, f.MaxAge, false

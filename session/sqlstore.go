@@ -352,7 +352,8 @@ func (s *sqlStore) SweepRecords(ctx context.Context, now time.Time) (int, error)
 	if err != nil {
 		return 0, fmt.Errorf("session: sweep records: %w", err)
 	}
-	return int(n), nil
+	j, err := s.sweepJTIs(ctx, now)
+	return int(n) + j, err
 }
 
 // ---- event counters ----

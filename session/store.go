@@ -154,6 +154,13 @@ type Store interface {
 	FindPatients(ctx context.Context, nameKeys []string) ([]Patient, error) // any key matches
 	GetPatient(ctx context.Context, id string) (*Patient, error)
 	CountPatients(ctx context.Context) (int, error)
+	// RekeyPatients replaces every key of each patient holding a directory
+	// key without keyedPrefix by keys(p) (the plaintext → keyed migration).
+	RekeyPatients(ctx context.Context, keyedPrefix string, keys func(Patient) []string) (int, error)
+
+	// UseJTI marks a token (key: a caller-made hash of issuer and jti) used
+	// until exp; ErrExists while an earlier use is live (replay).
+	UseJTI(ctx context.Context, key string, exp time.Time) error
 
 	// Revoked access tokens (by jti), shared by the AS that revokes and the
 	// resource servers that verify tokens locally.

@@ -945,6 +945,8 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) Store) {
 			t.Fatal(err)
 		}
 	})
+
+	runKeyedDirectorySuite(t, open)
 }
 
 func must(t *testing.T, err error) {

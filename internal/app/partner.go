@@ -40,8 +40,12 @@ func (s *Stack) trustedIssuers() ([]authserver.TrustedIssuer, error) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return nil, err
 	}
+	// Its tokens carry no acr (exchanged at the lowest tier, kba), name this
+	// AS as aud (the default audience) and a fresh jti (single use), and are
+	// typed JWT: nothing else is accepted from it.
 	return append(out, authserver.TrustedIssuer{
 		Issuer: partnerIssuer, JWKSFile: path, SubjectClaim: "sub", MaxACR: "urn:voiceauth:acr:kba",
+		Types: []string{"JWT"},
 	}), nil
 }
 
