@@ -101,7 +101,7 @@ func TestHoldAndGiveUpTiming(t *testing.T) {
 				defer srv.Shutdown(context.Background())
 				ctx := context.Background()
 				sid := "CA-timing"
-				if _, err := srv.newCall(ctx, CallInfo{CallSid: sid}); err != nil {
+				if _, _, err := srv.newCall(ctx, CallInfo{CallSid: sid}); err != nil {
 					t.Fatal(err)
 				}
 				for _, in := range []Input{{Speech: "Maria Garcia"}, {Digits: "03031980"}, {Digits: "4567"}} {

@@ -39,6 +39,7 @@ func (s *Server) parseSigned(w http.ResponseWriter, r *http.Request) url.Values 
 	if !s.validSignature(s.publicURL+r.URL.RequestURI(), params, r.Header.Get("X-Twilio-Signature")) {
 		s.m.rejected.WithLabelValues("signature").Inc()
 		s.log.Warn("webhook signature", "path", r.URL.Path, "call", s.pseudo("call", r.PostForm.Get("CallSid")))
+		s.audit(r.Context(), AuditSignatureRejected, r.URL.Path, r.PostForm.Get("CallSid"), nil)
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return nil
 	}
@@ -121,7 +122,7 @@ func (s *Server) render(st *State) []twiml.Element {
 
 func (s *Server) callInfo(form url.Values) CallInfo {
 	sid := form.Get("CallSid")
-	return CallInfo{CallSid: sid, From: form.Get("From"), To: form.Get("To"), StirVerstat: form.Get("StirVerstat"),
+	return CallInfo{CallSid: sid, From: callerPhone(form.Get("From")), To: form.Get("To"), StirVerstat: form.Get("StirVerstat"),
 		CallRef: s.callRef(sid), Lang: spoken.English}
 }
 
@@ -137,13 +138,16 @@ func (s *Server) handleVoice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := s.callInfo(form)
-	st, err := s.newCall(r.Context(), info)
+	st, nonce, err := s.newCall(r.Context(), info)
 	if err != nil {
 		s.storeFailed(w, info.CallSid, err)
 		return
 	}
 	if s.cfg.Frontend == FrontendRelay {
-		s.writeTwiML(w, s.connectVerbs(st))
+		// A repeated /twilio/voice (a retry, or a replay) gets no nonce: the
+		// one issued with the call is the only way in. If Twilio never saw it,
+		// the refused socket ends in /twilio/relay/done, which issues another.
+		s.writeTwiML(w, s.connectVerbs(st, nonce))
 		return
 	}
 	s.writeTwiML(w, s.render(st))
