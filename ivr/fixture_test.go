@@ -316,7 +316,7 @@ func newFixture(t testing.TB, frontend string, tweak func(*Config)) *fixture {
 	f.base = f.http.URL
 	cfg := Config{
 		PublicURL: f.base, AuthTokens: []string{"old-token-rotated-out", testToken}, Frontend: frontend,
-		Store: f.store, Auth: f.be, Tools: f.be, CallRefKey: []byte("callref-key"), LogKey: []byte("log-key"),
+		Store: f.store, Auth: f.be, Tools: f.be, Hosts: HostList{"host-app"}, CallRefKey: []byte("callref-key"), LogKey: []byte("log-key"),
 		Registerer: f.reg, Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now: time.Now,
 	}

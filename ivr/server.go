@@ -37,6 +37,8 @@ type Config struct {
 	Registerer     prometheus.Registerer
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// Hosts says who may register subject tokens; nil: nobody.
+	Hosts HostPolicy
 }
 
 // Front ends.

@@ -1,20 +1,54 @@
 package ivr
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"mime"
 	"net/http"
+	"slices"
+	"time"
+
+	"github.com/voiceauth/voiceauth/session"
+)
+
+// HostPolicy says which clients may register subject tokens: the AS
+// authenticates a client, this decides whether that client is a host. One
+// method, so a client registry with a "host" kind can replace the list.
+type HostPolicy interface {
+	IsHost(clientID string) bool
+}
+
+// HostList is a configured allow-list of host client ids.
+type HostList []string
+
+// IsHost implements HostPolicy.
+func (l HostList) IsHost(clientID string) bool { return clientID != "" && slices.Contains(l, clientID) }
+
+// subjectClaimKind is the store record that makes registration once per
+// CallSid: whoever creates it first registers; it outlives the call.
+const (
+	subjectClaimKind = "ivr.subject_claim"
+	subjectClaimTTL  = 24 * time.Hour
 )
 
 // handleSubjectToken registers a token for a call before the host connects
 // it (ARCHITECTURE.md Decisions): Basic auth carries the host's client
 // credentials at the AS; the body carries subject_token and
 // subject_token_type as a form or JSON. Tokens never travel through Twilio.
+//
+// Only for a call not yet seen, once: a registration for a call that exists
+// (in any state) would swap its caller onto another patient, so it gets 409
+// and nothing changes. Only clients the HostPolicy names are hosts; any
+// other client, however well it authenticates, gets the same 401 as a
+// wrong secret.
 func (s *Server) handleSubjectToken(w http.ResponseWriter, r *http.Request) {
 	sid := r.PathValue("CallSid")
 	clientID, secret, ok := r.BasicAuth()
-	if !ok || clientID == "" {
+	if !ok || clientID == "" || s.cfg.Hosts == nil || !s.cfg.Hosts.IsHost(clientID) {
+		if ok && clientID != "" {
+			s.log.Warn("subject token: not a host", "call", s.pseudo("call", sid))
+		}
 		w.Header().Set("WWW-Authenticate", `Basic realm="voiceauth"`)
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client")
 		return
@@ -40,7 +74,21 @@ func (s *Server) handleSubjectToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request")
 		return
 	}
+	if err := s.claimSubject(r, sid); err != nil {
+		if errors.Is(err, errClaimStore) {
+			writeOAuthErrorDesc(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
+		} else {
+			writeOAuthErrorDesc(w, http.StatusConflict, "invalid_request", err.Error())
+		}
+		return
+	}
 	err = s.cfg.Auth.RegisterSubjectToken(r.Context(), sid, clientID, secret, body.SubjectToken, body.SubjectTokenType)
+	if err != nil {
+		// Nothing was registered: the host may try again.
+		if derr := s.cfg.Store.DeleteRecord(context.WithoutCancel(r.Context()), subjectClaimKind, s.callRef(sid)); derr != nil {
+			s.log.Error("subject token claim", "call", s.pseudo("call", sid), "err", errKind(derr))
+		}
+	}
 	switch {
 	case err == nil:
 		s.log.Info("subject token", "call", s.pseudo("call", sid), "host", clientID)
@@ -56,9 +104,47 @@ func (s *Server) handleSubjectToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// Refusals of a registration; their text is the error_description.
+var (
+	errCallExists        = errors.New("the call already exists")
+	errAlreadyRegistered = errors.New("a subject token is already registered for this call")
+	errClaimStore        = errors.New("the call store is unavailable, try again later")
+)
+
+// claimSubject makes this request the one registration for sid, or says why
+// not: errCallExists or errAlreadyRegistered (409), errClaimStore (503).
+func (s *Server) claimSubject(r *http.Request, sid string) error {
+	ctx := r.Context()
+	_, err := s.cfg.Store.GetCall(ctx, sid)
+	switch {
+	case err == nil:
+		return errCallExists
+	case !errors.Is(err, session.ErrNotFound):
+		s.log.Error("subject token: call lookup", "call", s.pseudo("call", sid), "err", errKind(err))
+		return errClaimStore
+	}
+	rec := &session.Record{Kind: subjectClaimKind, Key: s.callRef(sid), Data: []byte("host"), ExpiresAt: s.now().Add(subjectClaimTTL)}
+	switch err := s.cfg.Store.PutRecord(ctx, rec); {
+	case errors.Is(err, session.ErrExists):
+		return errAlreadyRegistered
+	case err != nil:
+		s.log.Error("subject token claim", "call", s.pseudo("call", sid), "err", errKind(err))
+		return errClaimStore
+	}
+	return nil
+}
+
 func writeOAuthError(w http.ResponseWriter, status int, code string) {
+	writeOAuthErrorDesc(w, status, code, "")
+}
+
+func writeOAuthErrorDesc(w http.ResponseWriter, status int, code, desc string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code})
+	body := map[string]string{"error": code}
+	if desc != "" {
+		body["error_description"] = desc
+	}
+	_ = json.NewEncoder(w).Encode(body)
 }
