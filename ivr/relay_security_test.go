@@ -130,6 +130,23 @@ func TestRelaySetupNonce(t *testing.T) {
 	}
 }
 
+// A repeated /twilio/voice before any socket connected (Twilio retrying a
+// lost answer) replaces the nonce: the old one no longer opens the call.
+func TestRelayRepeatedVoiceBeforeSetup(t *testing.T) {
+	f := newFixture(t, FrontendRelay, nil)
+	sid := "CA000000000000000000000000000000b9"
+	first := announce(t, f, sid)
+	second := announce(t, f, sid)
+	if first == second {
+		t.Fatal("the same nonce twice")
+	}
+	expectRefused(t, attacker(t, f, setupMsg(sid, "VX-first", first)))
+	ws := attacker(t, f, setupMsg(sid, "VX-second", second))
+	if got := readText(t, ws); !strings.Contains(got, "first and last name") {
+		t.Fatalf("greeting %q", got)
+	}
+}
+
 // A second socket cannot take over a live, verified call: not without a
 // nonce, not with the nonce the call already used, not with one from a
 // replayed /twilio/voice. It hears nothing and drives nothing; the caller's

@@ -184,7 +184,9 @@ func TestRelayBargeIn(t *testing.T) {
 func FuzzDecodeRelay(f *testing.F) {
 	for _, s := range []string{`{"type":"setup","callSid":"CA1"}`, `{"type":"prompt","voicePrompt":"hi","last":true}`,
 		`{"type":"dtmf","digit":"5"}`, `{"type":"interrupt","utteranceUntilInterrupt":"x","durationUntilInterruptMs":5}`,
-		`{"type":"info","name":"tokensPlayed","value":"x"}`, `{"type":"error","description":"bad"}`, `{`, `null`, `{"type":1}`} {
+		`{"type":"info","name":"tokensPlayed","value":"x"}`, `{"type":"error","description":"bad"}`, `{`, `null`, `{"type":1}`,
+		`{"type":"setup","callSid":"CA1","sessionId":"VX1","customParameters":{"voiceauth_nonce":"n"}}`,
+		`{"type":"setup","callSid":"CA1","customParameters":{"voiceauth_nonce":1}}`, `{"type":"setup","callSid":"CA1","customParameters":[]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

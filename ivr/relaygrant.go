@@ -111,6 +111,24 @@ func (g *relayGrant) sessionDone(sessionID string) bool {
 	return true
 }
 
+// reissueRelayNonce answers a repeated /twilio/voice for a relay call (a
+// Twilio retry whose first answer was lost, or a replay): while no socket
+// has ever used a nonce for the call, a new nonce replaces the old one; once
+// one has, nothing is issued (reconnects go through /twilio/relay/done).
+func (s *Server) reissueRelayNonce(ctx context.Context, sid string) (string, error) {
+	nonce := ""
+	_, err := s.update(ctx, sid, func(c *session.Call, st *State) bool {
+		nonce = ""
+		g := st.Relay
+		if g == nil || c.Ended || st.Out.End != "" || g.Owner != "" || g.Session != "" || len(g.Ended) > 0 {
+			return false
+		}
+		nonce = g.issue(s.now())
+		return true
+	})
+	return nonce, err
+}
+
 // admitRelay checks a setup against the stored call and, when it passes,
 // makes owner the call's only relay socket. It returns the refusal reason,
 // or "" when admitted; err is a store failure.

@@ -144,9 +144,14 @@ func (s *Server) handleVoice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.cfg.Frontend == FrontendRelay {
-		// A repeated /twilio/voice (a retry, or a replay) gets no nonce: the
-		// one issued with the call is the only way in. If Twilio never saw it,
-		// the refused socket ends in /twilio/relay/done, which issues another.
+		if nonce == "" {
+			// A repeated /twilio/voice: a new nonce only while no socket has
+			// used one (relaygrant.go).
+			if nonce, err = s.reissueRelayNonce(r.Context(), info.CallSid); err != nil {
+				s.storeFailed(w, info.CallSid, err)
+				return
+			}
+		}
 		s.writeTwiML(w, s.connectVerbs(st, nonce))
 		return
 	}
