@@ -80,15 +80,22 @@ func (s *Server) handleRelayDone(w http.ResponseWriter, r *http.Request) {
 	}
 	sid := form.Get("CallSid")
 	gone := finalStatuses[form.Get("CallStatus")] // the caller hung up: nothing to reconnect
-	reconnect, stale, nonce := false, false, ""
+	reconnect, stale, foreign, nonce := false, false, false, ""
 	st, err := s.update(r.Context(), sid, func(c *session.Call, st *State) bool {
-		reconnect, stale, nonce = false, false, ""
+		reconnect, stale, foreign, nonce = false, false, false, ""
 		if st.Out.End != "" || c.Ended || gone {
 			return false
 		}
-		if !st.Relay.sessionDone(form.Get("SessionId")) {
+		switch st.Relay.sessionDone(form.Get("SessionId")) {
+		case sessionStale:
 			stale = true
 			return false
+		case sessionForeign:
+			// The socket that owns the call is not Twilio's: cut it off and
+			// let a person take the caller.
+			foreign = true
+			s.eng.transfer(st, ReasonBackendDown)
+			return true
 		}
 		if st.Reconnects < maxReconnects {
 			st.Reconnects++
@@ -102,6 +109,11 @@ func (s *Server) handleRelayDone(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err != nil:
 		s.storeFailed(w, sid, err)
+	case foreign:
+		s.m.rejected.WithLabelValues("relay_foreign_owner").Inc()
+		s.log.Warn("relay done: the call was owned by another session", "call", s.pseudo("call", sid))
+		s.audit(r.Context(), AuditRelaySetupRejected, r.URL.Path, sid, map[string]string{"reason": "foreign_owner"})
+		s.writeTwiML(w, s.transferVerbs())
 	case stale:
 		s.m.rejected.WithLabelValues("relay_done_stale").Inc()
 		s.log.Warn("relay done: stale session", "call", s.pseudo("call", sid))

@@ -147,6 +147,29 @@ func TestRelayRepeatedVoiceBeforeSetup(t *testing.T) {
 	}
 }
 
+// Someone who replays the signed /twilio/voice before Twilio's socket
+// connects gets a nonce that displaces Twilio's; Twilio's setup is refused,
+// and its <Connect action> for that session cuts the impostor off and hands
+// the caller to a person.
+func TestRelayForeignOwnerCutOff(t *testing.T) {
+	f := newFixture(t, FrontendRelay, nil)
+	sid := "CA000000000000000000000000000000b8"
+	twilio := announce(t, f, sid)
+	stolen := announce(t, f, sid) // the replay
+	thief := attacker(t, f, setupMsg(sid, "VX-thief", stolen))
+	readText(t, thief)
+	expectRefused(t, attacker(t, f, setupMsg(sid, "VX-twilio", twilio)))
+	doc := parseTwiML(t, f.post("/twilio/relay/done", callForm(sid, "SessionId", "VX-twilio", "SessionStatus", "failed"), nil))
+	if got := doc.Verbs[0].XMLName.Local; got != "Dial" || relayNonce(doc) != "" {
+		t.Fatalf("callback for Twilio's session: %s", got)
+	}
+	thief.WriteJSON(map[string]any{"type": "prompt", "voicePrompt": "Maria Garcia", "last": true})
+	expectRefused(t, thief)
+	if _, st := f.state(sid); st.Turn != 0 || st.Reason != ReasonBackendDown || st.Relay.Owner != "" {
+		t.Fatalf("after the cut-off: turn %d reason %q owner %q", st.Turn, st.Reason, st.Relay.Owner)
+	}
+}
+
 // A second socket cannot take over a live, verified call: not without a
 // nonce, not with the nonce the call already used, not with one from a
 // replayed /twilio/voice. It hears nothing and drives nothing; the caller's

@@ -93,22 +93,32 @@ func (g *relayGrant) claim(nonce, owner, sessionID string, now time.Time) string
 	return ""
 }
 
-// sessionDone records that Twilio reported the end of sessionID. It returns
-// false for a callback that is stale or replayed: a session already handled,
-// or one other than the socket that owns the call.
-func (g *relayGrant) sessionDone(sessionID string) bool {
+// Verdicts on a <Connect action> callback's SessionId.
+const (
+	sessionStale   = iota // replayed or unknown: change nothing
+	sessionOK             // the owning session (or, with no owner, a new one) ended
+	sessionForeign        // Twilio ended a session that never owned the call, while another socket does
+)
+
+// sessionDone records that Twilio reported the end of sessionID and says
+// what that means. A session already handled is a replay. Twilio runs one
+// session per call at a time, so a session Twilio reports while a different
+// socket owns the call means the owner is not Twilio's: the owner is
+// released either way (its next write fails).
+func (g *relayGrant) sessionDone(sessionID string) int {
 	if g == nil || sessionID == "" || slices.Contains(g.Ended, sessionID) {
-		return false
+		return sessionStale
 	}
+	verdict := sessionOK
 	if g.Owner != "" && g.Session != sessionID {
-		return false
+		verdict = sessionForeign
 	}
 	g.Ended = append(g.Ended, sessionID)
 	if len(g.Ended) > maxEndedSessions {
 		g.Ended = g.Ended[len(g.Ended)-maxEndedSessions:]
 	}
 	g.Owner, g.Session, g.Nonce, g.Expires = "", "", nil, time.Time{}
-	return true
+	return verdict
 }
 
 // reissueRelayNonce answers a repeated /twilio/voice for a relay call (a
