@@ -8,8 +8,8 @@ import (
 
 // Audit event types written by the voice service.
 const (
-	AuditSignatureRejected  = "twilio.signature_rejected"   // a webhook or relay handshake failed the Twilio signature
-	AuditRelaySetupRejected = "twilio.relay_setup_rejected" // a signed relay socket's setup was refused (relaygrant.go)
+	AuditSignatureRejected = "twilio.signature_rejected" // a webhook or relay handshake failed the Twilio signature
+	AuditRelayRefused      = "twilio.relay_refused"      // a signed relay socket was refused the call (relaygrant.go)
 )
 
 // audit appends one record about a refused request. It carries the path and

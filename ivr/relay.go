@@ -112,7 +112,7 @@ func (s *Server) handleRelayDone(w http.ResponseWriter, r *http.Request) {
 	case foreign:
 		s.m.rejected.WithLabelValues("relay_foreign_owner").Inc()
 		s.log.Warn("relay done: the call was owned by another session", "call", s.pseudo("call", sid))
-		s.audit(r.Context(), AuditRelaySetupRejected, r.URL.Path, sid, map[string]string{"reason": "foreign_owner"})
+		s.audit(r.Context(), AuditRelayRefused, r.URL.Path, sid, map[string]string{"reason": "foreign_owner"})
 		s.writeTwiML(w, s.transferVerbs())
 	case stale:
 		s.m.rejected.WithLabelValues("relay_done_stale").Inc()
@@ -420,7 +420,7 @@ func (c *relayCall) owned(fn func(*session.Call, *State) bool, lost *bool) func(
 func (c *relayCall) refuse(sid, reason string) {
 	c.s.m.rejected.WithLabelValues("relay_" + reason).Inc()
 	c.s.log.Warn("relay refused", "call", c.s.pseudo("call", sid), "reason", reason)
-	c.s.audit(c.s.base, AuditRelaySetupRejected, "/twilio/relay", sid, map[string]string{"reason": reason})
+	c.s.audit(c.s.base, AuditRelayRefused, "/twilio/relay", sid, map[string]string{"reason": reason})
 	c.ended, c.quit = true, true
 	c.close(websocket.ClosePolicyViolation, "refused")
 }
@@ -599,7 +599,7 @@ func (c *relayCall) input(in Input, at time.Time) {
 		return applied
 	})
 	if errors.Is(err, errNotOwner) {
-		c.refuse(c.sid, refuseInUse)
+		c.refuse(c.sid, refuseSuperseded)
 		return
 	}
 	if err != nil {
@@ -622,7 +622,7 @@ func (c *relayCall) show(at time.Time) {
 		return
 	}
 	if !owns(st, c.owner) {
-		c.refuse(c.sid, refuseInUse)
+		c.refuse(c.sid, refuseSuperseded)
 		return
 	}
 	if st.Pending != nil {
@@ -673,7 +673,7 @@ func (c *relayCall) hold(ev relayEvent) {
 		return
 	}
 	if !owns(st, c.owner) {
-		c.refuse(c.sid, refuseInUse)
+		c.refuse(c.sid, refuseSuperseded)
 		return
 	}
 	c.speak([]string{c.s.eng.say(st, ev.payload, nil)})
@@ -696,7 +696,7 @@ func (c *relayCall) endWith(reason string) {
 			return true
 		})
 		if err == nil && lost {
-			c.refuse(c.sid, refuseInUse)
+			c.refuse(c.sid, refuseSuperseded)
 			return
 		}
 		if err == nil {

@@ -74,7 +74,7 @@ func TestRelaySetupUnannouncedCall(t *testing.T) {
 	if _, err := f.store.GetCall(context.Background(), sid); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("a call record exists for an unannounced CallSid: %v", err)
 	}
-	evs := auditTypes(t, f, AuditRelaySetupRejected)
+	evs := auditTypes(t, f, AuditRelayRefused)
 	if len(evs) != 2 || evs[0].CallRef != f.srv.callRef(sid) || evs[0].Detail["reason"] != refuseUnknownCall {
 		t.Fatalf("audit %+v", evs)
 	}
@@ -122,7 +122,7 @@ func TestRelaySetupNonce(t *testing.T) {
 		expectRefused(t, attacker(t, f, setupMsg("CA000000000000000000000000000000b2", "VX-late", other)))
 	})
 	reasons := map[string]int{}
-	for _, e := range auditTypes(t, f, AuditRelaySetupRejected) {
+	for _, e := range auditTypes(t, f, AuditRelayRefused) {
 		reasons[e.Detail["reason"]]++
 	}
 	if reasons[refuseNonce] != 6 || reasons[refuseExpired] != 1 {
@@ -235,6 +235,9 @@ func TestRelayNewSessionFencesOld(t *testing.T) {
 	ws.WriteJSON(map[string]any{"type": "prompt", "voicePrompt": "Maria Garcia", "last": true})
 	if got := readText(t, ws); !strings.Contains(got, "date of birth") {
 		t.Fatalf("new session: %q", got)
+	}
+	if evs := auditTypes(t, f, AuditRelayRefused); len(evs) != 1 || evs[0].Detail["reason"] != refuseSuperseded {
+		t.Fatalf("audit %+v", evs)
 	}
 }
 

@@ -41,7 +41,7 @@ const (
 	maxEndedSessions = 8
 )
 
-// Reasons a relay setup is refused (metric label, audit detail, log).
+// Reasons a relay socket is refused (metric label, audit detail, log).
 const (
 	refuseUnknownCall = "unknown_call" // no signed /twilio/voice announced this CallSid
 	refuseNotRelay    = "not_relay"    // the call was not created for the relay
@@ -49,7 +49,8 @@ const (
 	refuseNonce       = "nonce"        // missing, wrong or already used
 	refuseExpired     = "expired"
 	refuseEnded       = "ended"
-	refuseSession     = "session" // setup without a sessionId
+	refuseSession     = "session"    // setup without a sessionId
+	refuseSuperseded  = "superseded" // the socket's call was handed to a newer session
 )
 
 // newRelayNonce returns a fresh nonce and the hash that is stored.
