@@ -341,3 +341,63 @@ func TestSignatureRejectionsAudited(t *testing.T) {
 		t.Fatalf("audit chain: %+v %v", v, err)
 	}
 }
+
+// Sockets racing with the same valid nonce: exactly one gets the call.
+func TestRelayNonceRace(t *testing.T) {
+	f := newFixture(t, FrontendRelay, nil)
+	sid := "CA000000000000000000000000000000b7"
+	nonce := announce(t, f, sid)
+	const n = 6
+	conns := make([]*websocket.Conn, n)
+	for i := range conns {
+		conns[i] = attacker(t, f)
+	}
+	var wg sync.WaitGroup
+	for i, ws := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ws.WriteJSON(setupMsg(sid, "VX-race-"+string(rune('a'+i)), nonce))
+		}()
+	}
+	wg.Wait()
+	heard, refused := 0, 0
+	for _, ws := range conns {
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var m outMsg
+		err := ws.ReadJSON(&m)
+		var ce *websocket.CloseError
+		switch {
+		case err == nil && m.Type == "text":
+			heard++
+		case errors.As(err, &ce) && ce.Code == websocket.ClosePolicyViolation:
+			refused++
+		default:
+			t.Fatalf("unexpected %+v %v", m, err)
+		}
+	}
+	if heard != 1 || refused != n-1 {
+		t.Fatalf("%d sockets got the call, %d were refused", heard, refused)
+	}
+}
+
+// A socket that owns one call cannot pick up another with a second setup;
+// the other call's nonce stays unused.
+func TestRelaySecondSetupIgnored(t *testing.T) {
+	f := newFixture(t, FrontendRelay, nil)
+	first, second := "CA000000000000000000000000000000b5", "CA000000000000000000000000000000b6"
+	ws := relaySetup(t, f, first)
+	other := announce(t, f, second)
+	ws.WriteJSON(setupMsg(second, "VX-second", other))
+	ws.WriteJSON(map[string]any{"type": "prompt", "voicePrompt": "Maria Garcia", "last": true})
+	if got := readText(t, ws); !strings.Contains(got, "date of birth") {
+		t.Fatalf("first call: %q", got)
+	}
+	if _, st := f.state(second); st.Relay.Owner != "" || st.Turn != 0 {
+		t.Fatalf("the second setup took the other call: %+v", st.Relay)
+	}
+	ws2 := attacker(t, f, setupMsg(second, "VX-own", other))
+	if got := readText(t, ws2); !strings.Contains(got, "first and last name") {
+		t.Fatalf("the other call's own socket: %q", got)
+	}
+}
