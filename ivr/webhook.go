@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twilio/twilio-go/twiml"
@@ -55,13 +54,6 @@ func langTag(l spoken.Lang) string {
 		return "es-US"
 	}
 	return "en-US"
-}
-
-func langFromTag(tag string) spoken.Lang {
-	if strings.HasPrefix(strings.ToLower(tag), "es") {
-		return spoken.Spanish
-	}
-	return spoken.English
 }
 
 func (s *Server) writeTwiML(w http.ResponseWriter, verbs []twiml.Element) {
