@@ -84,6 +84,9 @@ type fakeBackend struct {
 	mode     string        // "", "down", "slow", "tools-down", "identity"
 	release  chan struct{} // closes to let a slow call finish
 	lastSeen []Answers
+	// regHeld, when set, holds RegisterSubjectToken: it sends on regHeld and
+	// waits for regRelease.
+	regHeld, regRelease chan struct{}
 }
 
 func newFakeBackend() *fakeBackend {
@@ -187,6 +190,10 @@ func (f *fakeBackend) RegisterSubjectToken(_ context.Context, callSid, host, sec
 	}
 	if tok != "good-subject-token" || typ != "urn:ietf:params:oauth:token-type:access_token" {
 		return ErrRejected
+	}
+	if f.regHeld != nil {
+		f.regHeld <- struct{}{}
+		<-f.regRelease
 	}
 	f.mu.Lock()
 	f.preauth[callSid] = true

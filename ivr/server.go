@@ -304,6 +304,10 @@ func (s *Server) newCall(ctx context.Context, info CallInfo) (*State, string, er
 	} else if !errors.Is(err, session.ErrNotFound) {
 		return nil, "", err
 	}
+	// From now on no host may register this call (callclaim.go).
+	if err := s.claimForCall(ctx, info.CallSid); err != nil {
+		s.log.Warn("call claim", "call", s.pseudo("call", info.CallSid), "err", errKind(err))
+	}
 	preauth := false
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.HoldAfter)
 	ok, err := s.cfg.Auth.Preauthorized(pctx, info.CallSid)

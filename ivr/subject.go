@@ -7,9 +7,6 @@ import (
 	"mime"
 	"net/http"
 	"slices"
-	"time"
-
-	"github.com/voiceauth/voiceauth/session"
 )
 
 // HostPolicy says which clients may register subject tokens: the AS
@@ -24,13 +21,6 @@ type HostList []string
 
 // IsHost implements HostPolicy.
 func (l HostList) IsHost(clientID string) bool { return clientID != "" && slices.Contains(l, clientID) }
-
-// subjectClaimKind is the store record that makes registration once per
-// CallSid: whoever creates it first registers; it outlives the call.
-const (
-	subjectClaimKind = "ivr.subject_claim"
-	subjectClaimTTL  = 24 * time.Hour
-)
 
 // handleSubjectToken registers a token for a call before the host connects
 // it (ARCHITECTURE.md Decisions): Basic auth carries the host's client
@@ -74,7 +64,7 @@ func (s *Server) handleSubjectToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request")
 		return
 	}
-	if err := s.claimSubject(r, sid); err != nil {
+	if err := s.claimForHost(r.Context(), sid); err != nil {
 		if errors.Is(err, errClaimStore) {
 			writeOAuthErrorDesc(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
 		} else {
@@ -83,11 +73,25 @@ func (s *Server) handleSubjectToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err = s.cfg.Auth.RegisterSubjectToken(r.Context(), sid, clientID, secret, body.SubjectToken, body.SubjectTokenType)
+	ctx := context.WithoutCancel(r.Context())
 	if err != nil {
-		// Nothing was registered: the host may try again.
-		if derr := s.cfg.Store.DeleteRecord(context.WithoutCancel(r.Context()), subjectClaimKind, s.callRef(sid)); derr != nil {
-			s.log.Error("subject token claim", "call", s.pseudo("call", sid), "err", errKind(derr))
+		// Nothing was registered: a host may try again.
+		if _, cerr := s.finishHost(ctx, sid, claimReleased); cerr != nil {
+			s.log.Error("subject token claim", "call", s.pseudo("call", sid), "err", errKind(cerr))
 		}
+	} else if won, cerr := s.finishHost(ctx, sid, claimHost); !won {
+		// The call arrived and stopped waiting for this registration (or the
+		// claim cannot be read): undo it, the call goes on without it.
+		s.log.Warn("subject token: the call came first", "call", s.pseudo("call", sid), "err", errKind(cerr))
+		if eerr := s.cfg.Auth.EndCall(ctx, sid); eerr != nil {
+			s.log.Error("subject token undo", "call", s.pseudo("call", sid), "err", errKind(eerr))
+		}
+		if cerr != nil {
+			writeOAuthErrorDesc(w, http.StatusServiceUnavailable, "temporarily_unavailable", errClaimStore.Error())
+		} else {
+			writeOAuthErrorDesc(w, http.StatusConflict, "invalid_request", errCallExists.Error())
+		}
+		return
 	}
 	switch {
 	case err == nil:
@@ -102,36 +106,6 @@ func (s *Server) handleSubjectToken(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("subject token", "call", s.pseudo("call", sid), "err", errKind(err))
 		writeOAuthError(w, http.StatusBadGateway, "temporarily_unavailable")
 	}
-}
-
-// Refusals of a registration; their text is the error_description.
-var (
-	errCallExists        = errors.New("the call already exists")
-	errAlreadyRegistered = errors.New("a subject token is already registered for this call")
-	errClaimStore        = errors.New("the call store is unavailable, try again later")
-)
-
-// claimSubject makes this request the one registration for sid, or says why
-// not: errCallExists or errAlreadyRegistered (409), errClaimStore (503).
-func (s *Server) claimSubject(r *http.Request, sid string) error {
-	ctx := r.Context()
-	_, err := s.cfg.Store.GetCall(ctx, sid)
-	switch {
-	case err == nil:
-		return errCallExists
-	case !errors.Is(err, session.ErrNotFound):
-		s.log.Error("subject token: call lookup", "call", s.pseudo("call", sid), "err", errKind(err))
-		return errClaimStore
-	}
-	rec := &session.Record{Kind: subjectClaimKind, Key: s.callRef(sid), Data: []byte("host"), ExpiresAt: s.now().Add(subjectClaimTTL)}
-	switch err := s.cfg.Store.PutRecord(ctx, rec); {
-	case errors.Is(err, session.ErrExists):
-		return errAlreadyRegistered
-	case err != nil:
-		s.log.Error("subject token claim", "call", s.pseudo("call", sid), "err", errKind(err))
-		return errClaimStore
-	}
-	return nil
 }
 
 func writeOAuthError(w http.ResponseWriter, status int, code string) {

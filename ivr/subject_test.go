@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 const accessTokenType = "urn:ietf:params:oauth:token-type:access_token"
@@ -23,7 +24,7 @@ func registerHost(t *testing.T, f *fixture, sid, user, pass string) (int, map[st
 	var e map[string]string
 	if resp.StatusCode != http.StatusNoContent {
 		if err := json.Unmarshal([]byte(b), &e); err != nil {
-			t.Fatalf("error body %q", b)
+			t.Errorf("error body %q", b) // not Fatal: also called off the test goroutine
 		}
 	}
 	return resp.StatusCode, e
@@ -141,4 +142,49 @@ func (h *switchHosts) set(p HostPolicy) {
 	h.mu.Lock()
 	h.p = p
 	h.mu.Unlock()
+}
+
+// A registration still being exchanged when the call arrives: the call waits
+// up to HoldAfter for it, then goes on without it, and the registration is
+// undone (409, its token revoked). Finished in time, the call is
+// preauthorized.
+func TestSubjectTokenRacesTheCall(t *testing.T) {
+	for _, finishInTime := range []bool{false, true} {
+		f := newFixture(t, FrontendGather, func(c *Config) { c.HoldAfter, c.GiveUpAfter = 200*time.Millisecond, 10*time.Second })
+		f.be.regHeld, f.be.regRelease = make(chan struct{}), make(chan struct{})
+		sid := "CA0000000000000000000000000000c001"
+		code := make(chan int, 1)
+		go func() {
+			c, _ := registerHost(t, f, sid, "host-app", "host-secret")
+			code <- c
+		}()
+		<-f.be.regHeld // the claim is pending, the exchange in flight
+		if finishInTime {
+			f.be.regRelease <- struct{}{}
+			if c := <-code; c != http.StatusNoContent {
+				t.Fatalf("registration: %d", c)
+			}
+		}
+		greeting := body(t, f.post("/twilio/voice", callForm(sid, "CallStatus", "ringing"), nil))
+		if finishInTime {
+			if !strings.Contains(greeting, "already verified") {
+				t.Errorf("registered call greeted with %s", greeting)
+			}
+			continue
+		}
+		if !strings.Contains(greeting, "first and last name") {
+			t.Errorf("call that did not wait greeted with %s", greeting)
+		}
+		f.be.regRelease <- struct{}{}
+		if c := <-code; c != http.StatusConflict {
+			t.Errorf("late registration: %d, want 409", c)
+		}
+		f.waitEnded(sid) // the late token was revoked
+		if _, st := f.state(sid); st.Authenticated {
+			t.Error("the late registration authenticated the call")
+		}
+		if c, _ := registerHost(t, f, sid, "host-app", "host-secret"); c != http.StatusConflict {
+			t.Errorf("registration after the call: %d", c)
+		}
+	}
 }

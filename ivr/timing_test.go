@@ -58,6 +58,9 @@ func (m *memCalls) UpdateCall(_ context.Context, c *session.Call) error {
 	return nil
 }
 
+// PutRecord accepts the call claim (callclaim.go); no host registers here.
+func (m *memCalls) PutRecord(context.Context, *session.Record) error { return nil }
+
 // sleepyBackend answers Submit after a fixed (bubble) delay.
 type sleepyBackend struct {
 	*fakeBackend
