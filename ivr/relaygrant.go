@@ -96,7 +96,7 @@ func (g *relayGrant) claim(nonce, owner, sessionID string, now time.Time) string
 
 // Verdicts on a <Connect action> callback's SessionId.
 const (
-	sessionStale   = iota // replayed or unknown: change nothing
+	sessionStale   = iota // already handled (a replay) or no SessionId: change nothing
 	sessionOK             // the owning session (or, with no owner, a new one) ended
 	sessionForeign        // Twilio ended a session that never owned the call, while another socket does
 )
