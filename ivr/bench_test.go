@@ -29,12 +29,13 @@ func benchRelay(b *testing.B, calls int, kind string) {
 	for i := range conns {
 		sid := fmt.Sprintf("CA%032x", i+1)
 		f.be.preauth[sid] = true // start at the menu
+		nonce := announce(b, f, sid)
 		ws, _, err := dialRelay(b, f, "")
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer ws.Close()
-		ws.WriteJSON(map[string]any{"type": "setup", "callSid": sid})
+		ws.WriteJSON(setupMsg(sid, "VX"+sid, nonce))
 		if _, err := readUtterance(ws); err != nil {
 			b.Fatal(err)
 		}

@@ -450,7 +450,8 @@ func (w *relayRunner) start(sid string) reply {
 	}
 	w.ws = ws
 	w.send(map[string]any{"type": "setup", "sessionId": "VX1", "accountSid": "AC0123", "callSid": sid,
-		"from": "+15555550101", "to": "+15555550199", "callType": "PSTN", "direction": "inbound", "customParameters": map[string]string{}})
+		"from": "+15555550101", "to": "+15555550199", "callType": "PSTN", "direction": "inbound",
+		"customParameters": map[string]string{relayNonceParam: relayNonce(doc)}})
 	return w.read()
 }
 

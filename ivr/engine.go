@@ -131,6 +131,7 @@ type State struct {
 	Reason        string       `json:"reason,omitempty"`
 	LastIdem      string       `json:"idem,omitempty"`
 	Reconnects    int          `json:"reconnects,omitempty"`
+	Relay         *relayGrant  `json:"relay,omitempty"` // relay admission (relaygrant.go)
 }
 
 // Input is one caller turn: speech, keypad digits, or neither (silence).

@@ -84,6 +84,9 @@ type fakeBackend struct {
 	mode     string        // "", "down", "slow", "tools-down", "identity"
 	release  chan struct{} // closes to let a slow call finish
 	lastSeen []Answers
+	// regHeld, when set, holds RegisterSubjectToken: it sends on regHeld and
+	// waits for regRelease.
+	regHeld, regRelease chan struct{}
 }
 
 func newFakeBackend() *fakeBackend {
@@ -187,6 +190,10 @@ func (f *fakeBackend) RegisterSubjectToken(_ context.Context, callSid, host, sec
 	}
 	if tok != "good-subject-token" || typ != "urn:ietf:params:oauth:token-type:access_token" {
 		return ErrRejected
+	}
+	if f.regHeld != nil {
+		f.regHeld <- struct{}{}
+		<-f.regRelease
 	}
 	f.mu.Lock()
 	f.preauth[callSid] = true
@@ -316,7 +323,7 @@ func newFixture(t testing.TB, frontend string, tweak func(*Config)) *fixture {
 	f.base = f.http.URL
 	cfg := Config{
 		PublicURL: f.base, AuthTokens: []string{"old-token-rotated-out", testToken}, Frontend: frontend,
-		Store: f.store, Auth: f.be, Tools: f.be, CallRefKey: []byte("callref-key"), LogKey: []byte("log-key"),
+		Store: f.store, Auth: f.be, Tools: f.be, Hosts: HostList{"host-app"}, CallRefKey: []byte("callref-key"), LogKey: []byte("log-key"),
 		Registerer: f.reg, Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now: time.Now,
 	}

@@ -38,19 +38,25 @@ func (s *Server) relayURL() string {
 }
 
 // connectVerbs hands the call to ConversationRelay. No PHI goes into any
-// attribute: Twilio logs them.
-func (s *Server) connectVerbs(st *State) []twiml.Element {
+// attribute: Twilio logs them. nonce (relaygrant.go) rides as a <Parameter>
+// and comes back in setup.customParameters; without one the socket is
+// refused at setup.
+func (s *Server) connectVerbs(st *State, nonce string) []twiml.Element {
+	cr := &twiml.VoiceConversationRelay{
+		Url:                          s.relayURL(),
+		Language:                     langTag(st.Lang),
+		DtmfDetection:                "true",
+		Interruptible:                "any",
+		ReportInputDuringAgentSpeech: "dtmf",
+		Hints:                        "appointments,medications,refill,agent",
+	}
+	if nonce != "" {
+		cr.InnerElements = []twiml.Element{&twiml.VoiceParameter{Name: relayNonceParam, Value: nonce}}
+	}
 	return []twiml.Element{&twiml.VoiceConnect{
-		Action: "/twilio/relay/done",
-		Method: http.MethodPost,
-		InnerElements: []twiml.Element{&twiml.VoiceConversationRelay{
-			Url:                          s.relayURL(),
-			Language:                     langTag(st.Lang),
-			DtmfDetection:                "true",
-			Interruptible:                "any",
-			ReportInputDuringAgentSpeech: "dtmf",
-			Hints:                        "appointments,medications,refill,agent",
-		}},
+		Action:        "/twilio/relay/done",
+		Method:        http.MethodPost,
+		InnerElements: []twiml.Element{cr},
 	}}
 }
 
@@ -62,8 +68,11 @@ const maxReconnects = 2
 // handleRelayDone answers Twilio's <Connect action> callback after the relay
 // session ended. The decision comes from the stored state, not from
 // HandoffData: a transfer dials a person, a finished call hangs up, and a
-// session that ended mid-dialog is reconnected (any instance can resume it
-// from the store) or, after maxReconnects, handed to a person.
+// session that ended mid-dialog is reconnected with a fresh nonce (any
+// instance can resume it from the store) or, after maxReconnects, handed to
+// a person. A callback for a session already handled, or for a session other
+// than the one that owns the call, is a replay: it changes nothing and gets
+// no nonce.
 func (s *Server) handleRelayDone(w http.ResponseWriter, r *http.Request) {
 	form := s.parseSigned(w, r)
 	if form == nil {
@@ -71,15 +80,27 @@ func (s *Server) handleRelayDone(w http.ResponseWriter, r *http.Request) {
 	}
 	sid := form.Get("CallSid")
 	gone := finalStatuses[form.Get("CallStatus")] // the caller hung up: nothing to reconnect
-	reconnect := false
+	reconnect, stale, foreign, nonce := false, false, false, ""
 	st, err := s.update(r.Context(), sid, func(c *session.Call, st *State) bool {
-		reconnect = false
+		reconnect, stale, foreign, nonce = false, false, false, ""
 		if st.Out.End != "" || c.Ended || gone {
 			return false
+		}
+		switch st.Relay.sessionDone(form.Get("SessionId")) {
+		case sessionStale:
+			stale = true
+			return false
+		case sessionForeign:
+			// The socket that owns the call is not Twilio's: cut it off and
+			// let a person take the caller.
+			foreign = true
+			s.eng.transfer(st, ReasonBackendDown)
+			return true
 		}
 		if st.Reconnects < maxReconnects {
 			st.Reconnects++
 			reconnect = true
+			nonce = st.Relay.issue(s.now())
 			return true
 		}
 		s.eng.transfer(st, ReasonBackendDown)
@@ -88,9 +109,20 @@ func (s *Server) handleRelayDone(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err != nil:
 		s.storeFailed(w, sid, err)
+	case foreign:
+		s.m.rejected.WithLabelValues("relay_foreign_owner").Inc()
+		s.log.Warn("relay done: the call was owned by another session", "call", s.pseudo("call", sid))
+		s.audit(r.Context(), AuditRelayRefused, r.URL.Path, sid, map[string]string{"reason": "foreign_owner"})
+		s.writeTwiML(w, s.transferVerbs())
+	case stale:
+		s.m.rejected.WithLabelValues("relay_done_stale").Inc()
+		s.log.Warn("relay done: stale session", "call", s.pseudo("call", sid))
+		// Twilio never repeats a session's callback; if this one is real
+		// after all, a person takes the caller.
+		s.writeTwiML(w, s.transferVerbs())
 	case reconnect:
 		s.log.Info("relay reconnect", "call", s.pseudo("call", sid), "session_status", form.Get("SessionStatus"))
-		s.writeTwiML(w, s.connectVerbs(st))
+		s.writeTwiML(w, s.connectVerbs(st, nonce))
 	case st.Out.End == endTransfer && !gone:
 		s.writeTwiML(w, s.transferVerbs())
 	default:
@@ -100,17 +132,17 @@ func (s *Server) handleRelayDone(w http.ResponseWriter, r *http.Request) {
 
 // relayIn is every message ConversationRelay sends; unused fields stay empty.
 type relayIn struct {
-	Type        string `json:"type"`
-	CallSid     string `json:"callSid"`
-	From        string `json:"from"`
-	To          string `json:"to"`
-	VoicePrompt string `json:"voicePrompt"`
-	Lang        string `json:"lang"`
-	Last        *bool  `json:"last"`
-	Digit       string `json:"digit"`
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	Utterance   string `json:"utteranceUntilInterrupt"`
+	Type        string            `json:"type"`
+	CallSid     string            `json:"callSid"`
+	SessionID   string            `json:"sessionId"`
+	Params      map[string]string `json:"customParameters"` // setup: our <Parameter>s
+	VoicePrompt string            `json:"voicePrompt"`
+	Lang        string            `json:"lang"`
+	Last        *bool             `json:"last"`
+	Digit       string            `json:"digit"`
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	Utterance   string            `json:"utteranceUntilInterrupt"`
 }
 
 // relayOut is every message we send.
@@ -173,7 +205,8 @@ type relayEvent struct {
 type relayCall struct {
 	s      *Server
 	ws     *websocket.Conn
-	sid    string
+	owner  string // this socket's id in relayGrant.Owner
+	sid    string // set once setup is admitted
 	events chan relayEvent
 	out    chan relayOut
 	done   chan struct{}
@@ -193,13 +226,21 @@ type relayCall struct {
 	call      *session.Call
 	st        *State
 	ended     bool
+	quit      bool // the socket was refused or lost the call: loop returns
 	closeOnce sync.Once
 }
 
 func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Frontend != FrontendRelay {
+		// The gather front end never hands a call to the relay.
+		s.m.rejected.WithLabelValues("frontend").Inc()
+		http.NotFound(w, r)
+		return
+	}
 	if !s.validSignature(s.relayURL(), map[string]string{}, r.Header.Get("X-Twilio-Signature")) {
 		s.m.rejected.WithLabelValues("signature").Inc()
 		s.log.Warn("relay signature")
+		s.audit(r.Context(), AuditSignatureRejected, r.URL.Path, "", nil)
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
@@ -219,7 +260,7 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade wrote the error
 	}
 	s.m.relayConns.Inc()
-	c := &relayCall{s: s, ws: ws, events: make(chan relayEvent, 4), out: make(chan relayOut, 16), done: make(chan struct{})}
+	c := &relayCall{s: s, ws: ws, owner: newOwnerID(), events: make(chan relayEvent, 4), out: make(chan relayOut, 16), done: make(chan struct{})}
 	go c.write()
 	go c.read()
 	go func() {
@@ -328,8 +369,13 @@ func (c *relayCall) apply(fn func(*session.Call, *State) bool) (*State, error) {
 	if _, err := c.current(); err != nil {
 		return nil, err
 	}
+	lost := false
+	fn = c.owned(fn, &lost)
 	before := *c.st
 	if !fn(c.call, c.st) {
+		if lost {
+			return nil, errNotOwner
+		}
 		return c.st, nil
 	}
 	raw, err := json.Marshal(c.st)
@@ -348,7 +394,35 @@ func (c *relayCall) apply(fn func(*session.Call, *State) bool) (*State, error) {
 	if _, err := c.s.update(c.s.base, c.sid, fn); err != nil {
 		return nil, err
 	}
+	if lost {
+		return nil, errNotOwner
+	}
 	return c.current()
+}
+
+var errNotOwner = errors.New("ivr: relay socket no longer owns the call")
+
+// owned wraps a state change so it applies only while this socket owns the
+// call; *lost reports that it did not.
+func (c *relayCall) owned(fn func(*session.Call, *State) bool, lost *bool) func(*session.Call, *State) bool {
+	return func(cl *session.Call, st *State) bool {
+		*lost = !owns(st, c.owner)
+		if *lost {
+			return false
+		}
+		return fn(cl, st)
+	}
+}
+
+// refuse closes a socket that may not drive the call: a setup that failed
+// admission, or a socket whose call was handed to a newer session. It
+// writes nothing to the call and says nothing on the socket.
+func (c *relayCall) refuse(sid, reason string) {
+	c.s.m.rejected.WithLabelValues("relay_" + reason).Inc()
+	c.s.log.Warn("relay refused", "call", c.s.pseudo("call", sid), "reason", reason)
+	c.s.audit(c.s.base, AuditRelayRefused, "/twilio/relay", sid, map[string]string{"reason": reason})
+	c.ended, c.quit = true, true
+	c.close(websocket.ClosePolicyViolation, "refused")
 }
 
 // flush waits (at most a second) until the writer has sent everything
@@ -430,6 +504,9 @@ func (c *relayCall) loop() {
 		case "msg":
 			c.message(ev)
 		}
+		if c.quit {
+			return
+		}
 	}
 }
 
@@ -440,13 +517,22 @@ func (c *relayCall) message(ev relayEvent) {
 		if c.sid != "" {
 			return
 		}
-		c.sid = m.CallSid
-		info := CallInfo{CallSid: m.CallSid, From: m.From, To: m.To, CallRef: c.s.callRef(m.CallSid), Lang: langFromTag(m.Lang)}
-		if _, err := c.s.newCall(c.s.base, info); err != nil {
+		// Only a call a signed /twilio/voice created for the relay, with its
+		// one-time nonce; the caller's number and attestation are the stored
+		// ones, never setup's from.
+		reason, err := c.s.admitRelay(c.s.base, m.CallSid, m.Params[relayNonceParam], m.SessionID, c.owner)
+		if err != nil {
+			// Unverifiable is refused; Twilio's <Connect action> decides next.
 			c.s.log.Error("relay setup", "call", c.s.pseudo("call", m.CallSid), "err", errKind(err))
-			c.endWith(ReasonBackendDown)
+			c.ended, c.quit = true, true
+			c.close(websocket.CloseInternalServerErr, "")
 			return
 		}
+		if reason != "" {
+			c.refuse(m.CallSid, reason)
+			return
+		}
+		c.sid = m.CallSid
 		c.show(ev.at)
 	case "prompt":
 		if c.sid == "" || (m.Last != nil && !*m.Last) {
@@ -512,6 +598,10 @@ func (c *relayCall) input(in Input, at time.Time) {
 		applied = !cl.Ended && c.s.eng.handle(st, in)
 		return applied
 	})
+	if errors.Is(err, errNotOwner) {
+		c.refuse(c.sid, refuseSuperseded)
+		return
+	}
 	if err != nil {
 		c.s.log.Error("relay turn", "call", c.s.pseudo("call", c.sid), "err", errKind(err))
 		c.endWith(ReasonBackendDown)
@@ -529,6 +619,10 @@ func (c *relayCall) show(at time.Time) {
 	st, err := c.current()
 	if err != nil {
 		c.endWith(ReasonBackendDown)
+		return
+	}
+	if !owns(st, c.owner) {
+		c.refuse(c.sid, refuseSuperseded)
 		return
 	}
 	if st.Pending != nil {
@@ -578,6 +672,10 @@ func (c *relayCall) hold(ev relayEvent) {
 	if err != nil || st.Pending == nil || st.Pending.ID != ev.jobID {
 		return
 	}
+	if !owns(st, c.owner) {
+		c.refuse(c.sid, refuseSuperseded)
+		return
+	}
 	c.speak([]string{c.s.eng.say(st, ev.payload, nil)})
 	gen := ev.gen
 	time.AfterFunc(continueWait, func() {
@@ -589,13 +687,19 @@ func (c *relayCall) hold(ev relayEvent) {
 func (c *relayCall) endWith(reason string) {
 	if c.sid != "" {
 		c.invalidate()
-		if st, err := c.s.update(c.s.base, c.sid, func(_ *session.Call, st *State) bool {
-			if st.Out.End != "" {
+		lost := false
+		st, err := c.s.update(c.s.base, c.sid, func(_ *session.Call, st *State) bool {
+			if lost = !owns(st, c.owner); lost || st.Out.End != "" {
 				return false
 			}
 			c.s.eng.transfer(st, reason, c.s.eng.say(st, prompts.Apology, nil))
 			return true
-		}); err == nil {
+		})
+		if err == nil && lost {
+			c.refuse(c.sid, refuseSuperseded)
+			return
+		}
+		if err == nil {
 			c.speak([]string{st.Out.Text()})
 		}
 	}

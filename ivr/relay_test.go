@@ -50,14 +50,51 @@ func readText(t testing.TB, ws *websocket.Conn) string {
 	}
 }
 
+// relayNonce is the nonce <Parameter> of a <Connect><ConversationRelay>, or "".
+func relayNonce(doc twimlDoc) string {
+	for _, v := range doc.Verbs {
+		for _, cr := range v.Inner {
+			for _, p := range cr.Inner {
+				if p.XMLName.Local == "Parameter" && p.attr("name") == relayNonceParam {
+					return p.attr("value")
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// announce delivers the signed /twilio/voice for sid, as Twilio does before
+// it opens the relay socket, and returns the nonce from the TwiML.
+func announce(t testing.TB, f *fixture, sid string, extra ...string) string {
+	t.Helper()
+	doc := parseTwiML(t, f.post("/twilio/voice", callForm(sid, append([]string{"CallStatus", "ringing"}, extra...)...), nil))
+	n := relayNonce(doc)
+	if n == "" {
+		t.Fatalf("no nonce <Parameter> in %+v", doc)
+	}
+	return n
+}
+
+// setupMsg is ConversationRelay's first frame.
+func setupMsg(sid, sessionID, nonce string) map[string]any {
+	m := map[string]any{"type": "setup", "sessionId": sessionID, "accountSid": "AC0123", "callSid": sid,
+		"from": "+15555550101", "to": "+15555550199", "callType": "PSTN", "direction": "inbound"}
+	if nonce != "" {
+		m["customParameters"] = map[string]string{relayNonceParam: nonce}
+	}
+	return m
+}
+
 func relaySetup(t testing.TB, f *fixture, sid string) *websocket.Conn {
 	t.Helper()
+	nonce := announce(t, f, sid)
 	ws, _, err := dialRelay(t, f, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.Close() })
-	ws.WriteJSON(map[string]any{"type": "setup", "callSid": sid, "from": "+15555550101", "to": "+15555550199"})
+	ws.WriteJSON(setupMsg(sid, "VX"+sid, nonce))
 	if got := readText(t, ws); !strings.Contains(got, "first and last name") {
 		t.Fatalf("greeting %q", got)
 	}
@@ -147,7 +184,9 @@ func TestRelayBargeIn(t *testing.T) {
 func FuzzDecodeRelay(f *testing.F) {
 	for _, s := range []string{`{"type":"setup","callSid":"CA1"}`, `{"type":"prompt","voicePrompt":"hi","last":true}`,
 		`{"type":"dtmf","digit":"5"}`, `{"type":"interrupt","utteranceUntilInterrupt":"x","durationUntilInterruptMs":5}`,
-		`{"type":"info","name":"tokensPlayed","value":"x"}`, `{"type":"error","description":"bad"}`, `{`, `null`, `{"type":1}`} {
+		`{"type":"info","name":"tokensPlayed","value":"x"}`, `{"type":"error","description":"bad"}`, `{`, `null`, `{"type":1}`,
+		`{"type":"setup","callSid":"CA1","sessionId":"VX1","customParameters":{"voiceauth_nonce":"n"}}`,
+		`{"type":"setup","callSid":"CA1","customParameters":{"voiceauth_nonce":1}}`, `{"type":"setup","callSid":"CA1","customParameters":[]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -162,7 +201,8 @@ func FuzzDecodeRelay(f *testing.F) {
 }
 
 // A session that ends mid-dialog (dropped socket, instance shutdown) is
-// reconnected from the stored state, twice at most; then a person takes over.
+// reconnected from the stored state with a fresh nonce, twice at most; then a
+// person takes over. A replayed callback changes nothing.
 func TestRelayDoneReconnects(t *testing.T) {
 	f := newFixture(t, FrontendRelay, nil)
 	sid := "CA00000000000000000000000000000013"
@@ -170,22 +210,37 @@ func TestRelayDoneReconnects(t *testing.T) {
 	ws.WriteJSON(map[string]any{"type": "prompt", "voicePrompt": "Maria Garcia", "last": true})
 	readText(t, ws)
 	ws.Close()
-	for i, want := range []string{"Connect", "Connect", "Dial", "Dial"} {
-		doc := parseTwiML(t, f.post("/twilio/relay/done", callForm(sid, "SessionStatus", "failed", "ErrorCode", "64105"), nil))
-		if got := doc.Verbs[0].XMLName.Local; got != want {
-			t.Fatalf("callback %d: %s, want %s", i, got, want)
-		}
-		if i == 0 {
-			// The new session resumes where the caller was.
-			ws2, _, err := dialRelay(t, f, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			ws2.WriteJSON(map[string]any{"type": "setup", "callSid": sid})
-			if got := readText(t, ws2); !strings.Contains(got, "date of birth") {
-				t.Fatalf("resumed with %q", got)
-			}
-			ws2.Close()
+	done := func(session string) twimlDoc {
+		return parseTwiML(t, f.post("/twilio/relay/done", callForm(sid, "SessionId", session, "SessionStatus", "failed", "ErrorCode", "64105"), nil))
+	}
+	// The first session's callback reconnects with a new nonce.
+	doc := done("VX" + sid)
+	if got := doc.Verbs[0].XMLName.Local; got != "Connect" || relayNonce(doc) == "" {
+		t.Fatalf("first callback: %s nonce %q", got, relayNonce(doc))
+	}
+	// The new session resumes where the caller was.
+	ws2, _, err := dialRelay(t, f, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws2.WriteJSON(setupMsg(sid, "VX-second", relayNonce(doc)))
+	if got := readText(t, ws2); !strings.Contains(got, "date of birth") {
+		t.Fatalf("resumed with %q", got)
+	}
+	// A replay of the first callback is stale: no nonce, no state change.
+	_, before := f.state(sid)
+	if doc := done("VX" + sid); doc.Verbs[0].XMLName.Local == "Connect" || relayNonce(doc) != "" {
+		t.Fatalf("replayed callback reconnected: %+v", doc)
+	}
+	if _, after := f.state(sid); after.Reconnects != before.Reconnects || after.Relay.Owner != before.Relay.Owner || after.Out.End != "" {
+		t.Fatalf("replayed callback changed the call: %+v → %+v", before.Relay, after.Relay)
+	}
+	ws2.Close()
+	// Second session ends: the last reconnect; a session that failed before
+	// its setup: a person; then every callback dials a person.
+	for i, c := range []struct{ session, want string }{{"VX-second", "Connect"}, {"VX-third", "Dial"}, {"VX-fourth", "Dial"}} {
+		if got := done(c.session).Verbs[0].XMLName.Local; got != c.want {
+			t.Fatalf("callback %d: %s, want %s", i, got, c.want)
 		}
 	}
 	if _, st := f.state(sid); st.Reason != ReasonBackendDown {
@@ -193,9 +248,9 @@ func TestRelayDoneReconnects(t *testing.T) {
 	}
 	// A callback for a call the caller already left changes nothing and hangs up.
 	sid2 := "CA00000000000000000000000000000016"
-	ws2 := relaySetup(t, f, sid2)
-	ws2.Close()
-	doc := parseTwiML(t, f.post("/twilio/relay/done", callForm(sid2, "CallStatus", "completed", "SessionStatus", "ended"), nil))
+	ws3 := relaySetup(t, f, sid2)
+	ws3.Close()
+	doc = parseTwiML(t, f.post("/twilio/relay/done", callForm(sid2, "CallStatus", "completed", "SessionId", "VX"+sid2, "SessionStatus", "ended"), nil))
 	if got := doc.Verbs[0].XMLName.Local; got != "Hangup" {
 		t.Errorf("after hang-up: %s", got)
 	}

@@ -37,6 +37,8 @@ type Config struct {
 	Registerer     prometheus.Registerer
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// Hosts says who may register subject tokens; nil: nobody.
+	Hosts HostPolicy
 }
 
 // Front ends.
@@ -294,12 +296,17 @@ func errKind(err error) string {
 }
 
 // newCall creates the call record with a started dialog. An existing call
-// (a retried /twilio/voice) is returned as is.
-func (s *Server) newCall(ctx context.Context, info CallInfo) (*State, error) {
+// (a retried /twilio/voice) is returned as is. On the relay front end a new
+// call gets its one-time relay nonce (relaygrant.go), returned once, here.
+func (s *Server) newCall(ctx context.Context, info CallInfo) (*State, string, error) {
 	if _, st, err := s.load(ctx, info.CallSid); err == nil {
-		return st, nil
+		return st, "", nil
 	} else if !errors.Is(err, session.ErrNotFound) {
-		return nil, err
+		return nil, "", err
+	}
+	// From now on no host may register this call (callclaim.go).
+	if err := s.claimForCall(ctx, info.CallSid); err != nil {
+		s.log.Warn("call claim", "call", s.pseudo("call", info.CallSid), "err", errKind(err))
 	}
 	preauth := false
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.HoldAfter)
@@ -313,22 +320,27 @@ func (s *Server) newCall(ctx context.Context, info CallInfo) (*State, error) {
 	}
 	st := &State{}
 	s.eng.start(st, info, preauth)
+	now := s.now()
+	nonce := ""
+	if s.cfg.Frontend == FrontendRelay {
+		st.Relay = &relayGrant{}
+		nonce = st.Relay.issue(now)
+	}
 	raw, err := json.Marshal(st)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	now := s.now()
 	c := &session.Call{ID: info.CallSid, State: raw, CreatedAt: now, UpdatedAt: now}
 	if err := s.cfg.Store.CreateCall(ctx, c); errors.Is(err, session.ErrExists) {
 		_, st, err = s.load(ctx, info.CallSid)
-		return st, err
+		return st, "", err
 	} else if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	s.observe(info.CallSid, &State{}, st)
 	s.log.Info("call start", "call", s.pseudo("call", info.CallSid), "number", s.pseudo("number", info.From),
 		"frontend", s.cfg.Frontend, "preauthorized", preauth)
-	return st, nil
+	return st, nonce, nil
 }
 
 // driveRun is one background driver of a call's jobs. call and st hold the

@@ -58,6 +58,9 @@ func (m *memCalls) UpdateCall(_ context.Context, c *session.Call) error {
 	return nil
 }
 
+// PutRecord accepts the call claim (callclaim.go); no host registers here.
+func (m *memCalls) PutRecord(context.Context, *session.Record) error { return nil }
+
 // sleepyBackend answers Submit after a fixed (bubble) delay.
 type sleepyBackend struct {
 	*fakeBackend
@@ -101,7 +104,7 @@ func TestHoldAndGiveUpTiming(t *testing.T) {
 				defer srv.Shutdown(context.Background())
 				ctx := context.Background()
 				sid := "CA-timing"
-				if _, err := srv.newCall(ctx, CallInfo{CallSid: sid}); err != nil {
+				if _, _, err := srv.newCall(ctx, CallInfo{CallSid: sid}); err != nil {
 					t.Fatal(err)
 				}
 				for _, in := range []Input{{Speech: "Maria Garcia"}, {Digits: "03031980"}, {Digits: "4567"}} {

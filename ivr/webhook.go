@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twilio/twilio-go/twiml"
@@ -39,6 +38,7 @@ func (s *Server) parseSigned(w http.ResponseWriter, r *http.Request) url.Values 
 	if !s.validSignature(s.publicURL+r.URL.RequestURI(), params, r.Header.Get("X-Twilio-Signature")) {
 		s.m.rejected.WithLabelValues("signature").Inc()
 		s.log.Warn("webhook signature", "path", r.URL.Path, "call", s.pseudo("call", r.PostForm.Get("CallSid")))
+		s.audit(r.Context(), AuditSignatureRejected, r.URL.Path, r.PostForm.Get("CallSid"), nil)
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return nil
 	}
@@ -54,13 +54,6 @@ func langTag(l spoken.Lang) string {
 		return "es-US"
 	}
 	return "en-US"
-}
-
-func langFromTag(tag string) spoken.Lang {
-	if strings.HasPrefix(strings.ToLower(tag), "es") {
-		return spoken.Spanish
-	}
-	return spoken.English
 }
 
 func (s *Server) writeTwiML(w http.ResponseWriter, verbs []twiml.Element) {
@@ -121,7 +114,7 @@ func (s *Server) render(st *State) []twiml.Element {
 
 func (s *Server) callInfo(form url.Values) CallInfo {
 	sid := form.Get("CallSid")
-	return CallInfo{CallSid: sid, From: form.Get("From"), To: form.Get("To"), StirVerstat: form.Get("StirVerstat"),
+	return CallInfo{CallSid: sid, From: callerPhone(form.Get("From")), To: form.Get("To"), StirVerstat: form.Get("StirVerstat"),
 		CallRef: s.callRef(sid), Lang: spoken.English}
 }
 
@@ -137,13 +130,21 @@ func (s *Server) handleVoice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := s.callInfo(form)
-	st, err := s.newCall(r.Context(), info)
+	st, nonce, err := s.newCall(r.Context(), info)
 	if err != nil {
 		s.storeFailed(w, info.CallSid, err)
 		return
 	}
 	if s.cfg.Frontend == FrontendRelay {
-		s.writeTwiML(w, s.connectVerbs(st))
+		if nonce == "" {
+			// A repeated /twilio/voice: a new nonce only while no socket has
+			// used one (relaygrant.go).
+			if nonce, err = s.reissueRelayNonce(r.Context(), info.CallSid); err != nil {
+				s.storeFailed(w, info.CallSid, err)
+				return
+			}
+		}
+		s.writeTwiML(w, s.connectVerbs(st, nonce))
 		return
 	}
 	s.writeTwiML(w, s.render(st))

@@ -207,7 +207,7 @@ func TestSubjectToken(t *testing.T) {
 		{"rejected token", "host-app", "host-secret", "application/x-www-form-urlencoded", strings.Replace(form, "good", "bad", 1), 400},
 		{"bad json", "host-app", "host-secret", "application/json", "{", 400},
 		{"json", "host-app", "host-secret", "application/json", string(js), 204},
-		{"form", "host-app", "host-secret", "application/x-www-form-urlencoded", form, 204},
+		{"registered twice", "host-app", "host-secret", "application/x-www-form-urlencoded", form, 409},
 	}
 	for _, tc := range tests {
 		if got := post(tc.user, tc.pass, tc.ct, tc.payload); got != tc.want {

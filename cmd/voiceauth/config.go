@@ -39,6 +39,7 @@ var settings = []setting{
 	{flag: "mcp-url", env: "VOICEAUTH_MCP_URL", yaml: "mcp_url", help: "external MCP server (neither embedded server starts)"},
 	{flag: "as-issuer", env: "VOICEAUTH_AS_ISSUER", yaml: "as_issuer", help: "issuer the MCP server's PRM must name"},
 	{flag: "trusted-issuers", env: "VOICEAUTH_TRUSTED_ISSUERS", yaml: "trusted_issuers", help: "YAML file of RFC 8693 subject-token issuers"},
+	{flag: "host-clients", env: "VOICEAUTH_HOST_CLIENTS", yaml: "host_clients", help: "client ids allowed to register subject tokens, comma-separated (default: the embedded demo host; never the voice client)"},
 	{flag: "generated-patients", env: "VOICEAUTH_GENERATED_PATIENTS", yaml: "generated_patients", def: "10000", help: "synthetic patients seeded besides the demo ones"},
 	{flag: "hold-after", env: "VOICEAUTH_HOLD_AFTER", yaml: "hold_after", def: "1.5s", help: "backend time before the caller hears a hold phrase"},
 	{flag: "give-up-after", env: "VOICEAUTH_GIVE_UP_AFTER", yaml: "give_up_after", def: "6s", help: "backend time before the call is transferred"},
@@ -88,12 +89,36 @@ func resolve(fs *flag.FlagSet, args []string, getenv func(string) string) (value
 		case getenv(s.env) != "":
 			v[s.flag] = getenv(s.env)
 		case file[s.yaml] != nil:
-			v[s.flag] = fmt.Sprint(file[s.yaml])
+			v[s.flag] = yamlString(file[s.yaml])
 		default:
 			v[s.flag] = s.def
 		}
 	}
 	return v, nil
+}
+
+// yamlString is a YAML value as its flag would spell it: a list is
+// comma-separated.
+func yamlString(v any) string {
+	if l, ok := v.([]any); ok {
+		parts := make([]string, len(l))
+		for i, e := range l {
+			parts[i] = fmt.Sprint(e)
+		}
+		return strings.Join(parts, ",")
+	}
+	return fmt.Sprint(v)
+}
+
+// splitList reads a comma-separated list; empty means unset (nil).
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func defaultNote(s setting) string {
@@ -119,7 +144,7 @@ func (v values) appConfig() (app.Config, error) {
 		AdminAddr: v["admin-addr"], PublicURL: v["public-url"], Frontend: v["frontend"], Store: v["store"],
 		SecretsFile: v["secrets-file"], TwilioAuthToken: v["twilio-auth-token"], ClientID: v["client-id"],
 		ClientSecret: v["client-secret"], TransferNumber: v["transfer-number"], MCPURL: v["mcp-url"],
-		ASIssuer: v["as-issuer"], TrustedIssuersFile: v["trusted-issuers"],
+		ASIssuer: v["as-issuer"], TrustedIssuersFile: v["trusted-issuers"], HostClients: splitList(v["host-clients"]),
 		LogLevel: app.ParseLevel(v["log-level"]),
 	}
 	switch strings.ToLower(v["env"]) {

@@ -84,3 +84,34 @@ func TestProductionRefusesGeneratedSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigHostClients(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "voiceauth.yaml")
+	if err := os.WriteFile(file, []byte("host_clients: [portal, kiosk]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		"yaml list": {args: []string{"--config", file}, want: "portal,kiosk"},
+		"env":       {env: map[string]string{"VOICEAUTH_HOST_CLIENTS": " portal , kiosk,"}, want: "portal,kiosk"},
+		"flag":      {args: []string{"--config", file, "--host-clients", "portal"}, want: "portal"},
+		"unset":     {want: ""},
+	} {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		v, err := resolve(fs, c.args, func(k string) string { return c.env[k] })
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		cfg, err := v.appConfig()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := strings.Join(cfg.HostClients, ","); got != c.want || (c.want == "" && cfg.HostClients != nil) {
+			t.Errorf("%s: host clients %q, want %q", name, got, c.want)
+		}
+	}
+}

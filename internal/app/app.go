@@ -56,6 +56,9 @@ type Config struct {
 	TrustedIssuersFile string // YAML list of RFC 8693 subject-token issuers
 	GeneratedPatients  int    // synthetic patients to seed besides the demo ones
 
+	// HostClients may register subject tokens (hosts.go).
+	HostClients []string
+
 	HoldAfter, GiveUpAfter time.Duration
 	WrapAS, WrapMCP        func(http.Handler) http.Handler // fault injection for tests and scenarios
 
@@ -202,12 +205,16 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		Challenge: ch, MCP: mc, MCPURL: mcpURL, Store: s.store, HTTPClient: httpClient,
 		Logger: logger.With("component", "backend"), LogKey: secrets.LogKey, Now: cfg.Now,
 	})
+	hosts, err := hostPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
 	s.voice, err = ivr.New(ivr.Config{
 		PublicURL: s.PublicURL, AuthTokens: SplitTokens(s.TwilioAuthToken), Frontend: cfg.Frontend,
 		TransferNumber: cfg.TransferNumber, Store: s.store, Auth: s.backend, Tools: s.backend,
 		CallRefKey: secrets.CallRefKey, LogKey: secrets.LogKey,
 		HoldAfter: cfg.HoldAfter, GiveUpAfter: cfg.GiveUpAfter,
-		Registerer: s.registry, Logger: logger.With("component", "ivr"), Now: cfg.Now,
+		Registerer: s.registry, Logger: logger.With("component", "ivr"), Now: cfg.Now, Hosts: hosts,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ivr: %w", err)
