@@ -18,24 +18,29 @@ type ID = string
 
 // The closed set of prompt IDs. Every ID exists in every language (tested).
 const (
-	Greeting         ID = "greeting"      // welcome + Spanish offer
-	AskName          ID = "ask_name"      // first and last name
-	AskBirthdate     ID = "ask_birthdate" // date of birth, speech or keypad
-	ConfirmDate      ID = "confirm_date"  // .Date: the date as the caller said it
-	AskSSN4          ID = "ask_ssn4"      // last four of SSN
-	Checking         ID = "checking"      // short filler before a backend call
-	Hold             ID = "hold"          // backend slower than HoldAfter
-	StillWorking     ID = "still_working" // continuation still waiting
-	RetryKBA         ID = "retry_kba"     // details did not verify, try again (never says which)
-	OTPSent          ID = "otp_sent"      // same sentence whether or not details matched
-	OTPResent        ID = "otp_resent"    // after "I didn't get it"
-	OTPRetry         ID = "otp_retry"     // code did not work
-	Verified         ID = "verified"      // reached the menu
-	Preverified      ID = "preverified"   // host registered a subject token
-	Menu             ID = "menu"          // what can I help with
-	MenuAgain        ID = "menu_again"    // anything else
-	NoInput          ID = "no_input"      // silence re-prompt prefix
-	NoMatch          ID = "no_match"      // generic not-understood prefix
+	Greeting         ID = "greeting"       // welcome; the question follows at once
+	LangOffer        ID = "lang_offer"     // "Para español, oprima dos." — rendered in the offered language
+	AskName          ID = "ask_name"       // first and last name
+	AskBirthdate     ID = "ask_birthdate"  // date of birth, speech or keypad
+	ConfirmDate      ID = "confirm_date"   // .Date: the date as the caller said it
+	ConfirmDateQ     ID = "confirm_date_q" // .Date: asked when recognition was uncertain
+	Okay             ID = "okay"           // acknowledges "go back" / "that's wrong"
+	StartOver        ID = "start_over"     // acknowledges "start over"
+	AskSSN4          ID = "ask_ssn4"       // last four of SSN
+	Checking         ID = "checking"       // short filler before a backend call
+	Hold             ID = "hold"           // backend slower than HoldAfter
+	StillWorking     ID = "still_working"  // continuation still waiting
+	RetryKBA         ID = "retry_kba"      // details did not verify, try again (never says which)
+	OTPSent          ID = "otp_sent"       // same sentence whether or not details matched
+	OTPResent        ID = "otp_resent"     // after "I didn't get it"
+	OTPRetry         ID = "otp_retry"      // code did not work
+	OTPStepUp        ID = "otp_stepup"     // a verified caller asked for something that needs the texted code
+	Verified         ID = "verified"       // reached the menu
+	Preverified      ID = "preverified"    // host registered a subject token
+	Menu             ID = "menu"           // what can I help with
+	MenuAgain        ID = "menu_again"     // anything else
+	NoInput          ID = "no_input"       // silence re-prompt prefix
+	NoMatch          ID = "no_match"       // generic not-understood prefix
 	NeedMonthDayYear ID = "need_month_day_year"
 	InvalidDate      ID = "invalid_date"
 	NeedDigits       ID = "need_digits" // .N: how many digits
@@ -49,8 +54,9 @@ const (
 	AppointmentFirst ID = "appointment_first" // .When .Clinician .Department
 	AppointmentNext  ID = "appointment_next"  // .When .Clinician .Department
 	NoMedications    ID = "no_medications"
-	MedicationCount  ID = "medication_count" // .N
+	MedicationCount  ID = "medication_count" // .N .Names
 	MedicationItem   ID = "medication_item"  // .Name .Dose
+	DetailsHint      ID = "details_hint"     // .Doses: after a summary, how to hear the rest
 	NoRefillable     ID = "no_refillable"
 	RefillPick       ID = "refill_pick"    // .Options []string "1 for Lisinopril"
 	RefillConfirm    ID = "refill_confirm" // .Name
@@ -64,7 +70,7 @@ const (
 )
 
 // All lists every ID; tests check each renders in every language.
-var All = []ID{Greeting, AskName, AskBirthdate, ConfirmDate, AskSSN4, Checking, Hold, StillWorking, RetryKBA,
+var All = []ID{Greeting, LangOffer, ConfirmDateQ, Okay, StartOver, OTPStepUp, DetailsHint, AskName, AskBirthdate, ConfirmDate, AskSSN4, Checking, Hold, StillWorking, RetryKBA,
 	OTPSent, OTPResent, OTPRetry, Verified, Preverified, Menu, MenuAgain, NoInput, NoMatch, NeedMonthDayYear,
 	InvalidDate, NeedDigits, NeedName, Transfer, Apology, Goodbye, Help, NoAppointments, AppointmentCount,
 	AppointmentFirst, AppointmentNext, NoMedications, MedicationCount, MedicationItem, NoRefillable, RefillPick,
@@ -73,19 +79,30 @@ var All = []ID{Greeting, AskName, AskBirthdate, ConfirmDate, AskSSN4, Checking, 
 // Languages served. The first is the fallback.
 var Languages = []string{"en", "es"}
 
-//go:embed en/*.tmpl es/*.tmpl
+//go:embed en/*.tmpl es/*.tmpl en/terms.txt es/terms.txt
 var files embed.FS
+
+// funcs are the template helpers: inc for "a, b and c" lists.
+var funcs = template.FuncMap{"inc": func(i int) int { return i + 1 }}
 
 var (
 	loadOnce sync.Once
 	sets     map[string]*template.Template
+	terms    map[string]termTable
 	loadErr  error
 )
 
 func load() {
 	sets = map[string]*template.Template{}
+	terms = map[string]termTable{}
 	for _, lang := range Languages {
-		t, err := template.New(lang).Option("missingkey=error").ParseFS(files, lang+"/*.tmpl")
+		tt, err := loadTerms(lang)
+		if err != nil {
+			loadErr = fmt.Errorf("prompts: %s terms: %w", lang, err)
+			return
+		}
+		terms[lang] = tt
+		t, err := template.New(lang).Option("missingkey=error").Funcs(funcs).ParseFS(files, lang+"/*.tmpl")
 		if err != nil {
 			loadErr = fmt.Errorf("prompts: %s: %w", lang, err)
 			return

@@ -1,0 +1,199 @@
+package ivr
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voiceauth/voiceauth/ivr/spoken"
+	"github.com/voiceauth/voiceauth/prompts"
+)
+
+// The greeting asks the first question at once; the Spanish offer is spoken
+// by a Spanish voice after it, every prompt can be barged in on, and keyed
+// gathers carry a digit count so a key ends the entry without a dead wait.
+func TestWebhookPromptDesign(t *testing.T) {
+	f := newFixture(t, FrontendGather, nil)
+	sid := "CA00000000000000000000000000000c01"
+	doc := parseTwiML(t, f.post("/twilio/voice", callForm(sid), nil))
+	g := doc.Verbs[0]
+	if g.XMLName.Local != "Gather" || g.attr("bargeIn") != "true" || g.attr("numDigits") != "1" || g.attr("finishOnKey") != "#" {
+		t.Fatalf("name gather: %+v", g)
+	}
+	if len(g.Inner) != 2 {
+		t.Fatalf("want the prompt and the offer as two <Say>s, got %+v", g.Inner)
+	}
+	en, es := g.Inner[0], g.Inner[1]
+	if !strings.Contains(en.Text, "first and last name") || strings.Contains(en.Text, "español") || en.attr("language") != "en-US" || en.attr("voice") != lookupLang(spoken.English).Voice {
+		t.Errorf("English prompt: %+v", en)
+	}
+	if len(strings.Fields(en.Text)) > 12 {
+		t.Errorf("greeting + question is %d words: %q", len(strings.Fields(en.Text)), en.Text)
+	}
+	if es.Text != "Para español, oprima dos." || es.attr("language") != "es-US" || es.attr("voice") != lookupLang(spoken.Spanish).Voice {
+		t.Errorf("Spanish offer: %+v", es)
+	}
+	// A re-prompt repeats the offer.
+	doc = parseTwiML(t, f.post("/twilio/gather?turn=0", callForm(sid), nil))
+	g = doc.Verbs[0]
+	if len(g.Inner) != 2 || g.Inner[1].Text != "Para español, oprima dos." || !strings.Contains(g.Inner[0].Text, "didn't hear") {
+		t.Errorf("re-prompt lost the offer: %+v", g.Inner)
+	}
+	// Once the name is given the offer is gone; the keyed date has a count.
+	doc = parseTwiML(t, f.post("/twilio/gather?turn=1", callForm(sid, "SpeechResult", "Maria Garcia"), nil))
+	g = doc.Verbs[0]
+	if len(g.Inner) != 1 || g.attr("numDigits") != "8" || g.attr("bargeIn") != "true" || !strings.Contains(g.Inner[0].Text, "Or key 8 digits: month, day, year") {
+		t.Errorf("date gather: %+v", g)
+	}
+}
+
+// Saying "español" at the greeting switches like the key does; in Spanish
+// the offer is the English one, in the English voice.
+func TestLanguageChoiceBySpeech(t *testing.T) {
+	e, st := newEngineState(t, spoken.English)
+	if !e.handle(st, Input{Speech: "Español, por favor"}) || st.Lang != spoken.Spanish || st.Phase != phaseName {
+		t.Fatalf("not switched: lang %s phase %s", st.Lang, st.Phase)
+	}
+	if len(st.Out.Offer) != 0 || st.LangOffer {
+		t.Errorf("offer kept after the choice: %+v", st.Out.Offer)
+	}
+	e, st = newEngineState(t, spoken.Spanish)
+	if len(st.Out.Offer) != 1 || st.Out.Offer[0].Lang != spoken.English || st.Out.Offer[0].Text != "For English, press one." {
+		t.Errorf("Spanish call offer: %+v", st.Out.Offer)
+	}
+	// The key of the language already spoken is no name and no switch.
+	if !e.handle(st, Input{Digits: "2"}) || st.Lang != spoken.Spanish || st.NoMatch != 0 || st.Phase != phaseName {
+		t.Errorf("key 2 in a Spanish call: %+v", st)
+	}
+	// A name that is not a language is the name.
+	e, st = newEngineState(t, spoken.English)
+	e.handle(st, Input{Speech: "Maria Garcia"})
+	if st.Lang != spoken.English || st.Phase != phaseBirthdate || len(st.Out.Offer) != 0 {
+		t.Errorf("name turn: lang %s phase %s offer %+v", st.Lang, st.Phase, st.Out.Offer)
+	}
+}
+
+// Relay: every token is interruptible and the offer token names its language,
+// and the relay declares a voice per language.
+func TestRelayPromptDesign(t *testing.T) {
+	f := newFixture(t, FrontendRelay, nil)
+	doc := parseTwiML(t, f.post("/twilio/voice", callForm("CA00000000000000000000000000000c02"), nil))
+	cr := doc.Verbs[0].Inner[0]
+	if cr.XMLName.Local != "ConversationRelay" || len(cr.Inner) != len(languages) {
+		t.Fatalf("relay TwiML: %+v", doc.Verbs[0])
+	}
+	for i, l := range languages {
+		if cr.Inner[i].attr("code") != l.Tag || cr.Inner[i].attr("voice") != l.Voice {
+			t.Errorf("<Language> %d: %+v", i, cr.Inner[i])
+		}
+	}
+	ws, _, err := dialRelay(t, f, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.WriteJSON(map[string]any{"type": "setup", "callSid": "CA00000000000000000000000000000c02", "from": "+15555550101", "to": "+15555550199"})
+	type tok struct {
+		Type          string `json:"type"`
+		Token         string `json:"token"`
+		Last          bool   `json:"last"`
+		Lang          string `json:"lang"`
+		Interruptible bool   `json:"interruptible"`
+	}
+	var toks []tok
+	for {
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var m tok
+		if err := ws.ReadJSON(&m); err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, m)
+		if m.Last {
+			break
+		}
+	}
+	for _, m := range toks {
+		if !m.Interruptible {
+			t.Errorf("token %q is not interruptible", m.Token)
+		}
+	}
+	last := toks[len(toks)-1]
+	if strings.TrimSpace(last.Token) != "Para español, oprima dos." || last.Lang != "es-US" {
+		t.Errorf("offer token: %+v", last)
+	}
+	if toks[0].Lang != "" {
+		t.Errorf("prompt token has a language: %+v", toks[0])
+	}
+}
+
+// A step-up caller is already verified: the code sentence says why, and
+// the answer after the code does not say "verified" again.
+func TestStepUpNoDoubleVerified(t *testing.T) {
+	e, st := newEngineState(t, spoken.English)
+	st.Authenticated, st.Phase, st.StepUp = true, phaseMenu, true
+	st.AfterAuth = &Job{Kind: jobTool, Tool: "list_medications", Purpose: "medications"}
+	e.schedule(st, Job{Kind: jobSubmit, StepUp: true})
+	j := *st.Pending
+	e.finish(st, &j, jobResult{Step: AuthStep{Kind: AuthNeedOTP}})
+	if txt := st.Out.Text(); !strings.Contains(txt, "one more check") || strings.Contains(txt, "If the details match") {
+		t.Errorf("step-up code sentence: %q", txt)
+	}
+	e.handle(st, Input{Digits: "123456"})
+	j = *st.Pending
+	e.finish(st, &j, jobResult{Step: AuthStep{Kind: AuthAuthenticated}})
+	j = *st.Pending
+	data, _ := json.Marshal(map[string]any{"medications": []medication{{ID: "rx-1", Name: "Lisinopril", Dose: "10 mg once daily"}}})
+	e.finish(st, &j, jobResult{Data: data})
+	if txt := st.Out.Text(); strings.Contains(txt, "verified") || !strings.Contains(txt, "1 medication on file: Lisinopril.") {
+		t.Errorf("after the code: %q", txt)
+	}
+}
+
+// Menus pair every key with its item.
+func TestMenuPairsKeysWithItems(t *testing.T) {
+	for _, lang := range prompts.Languages {
+		for _, id := range []prompts.ID{prompts.Menu, prompts.MenuAgain} {
+			s, _ := prompts.Render(lang, id, nil)
+			for _, pair := range map[string][]string{"en": {"1 for appointments", "2 for medications", "3 for a refill"},
+				"es": {"1 para citas", "2 para medicamentos", "3 para un resurtido"}}[lang] {
+				if !strings.Contains(s, pair) {
+					t.Errorf("%s/%s lacks %q: %q", lang, id, pair, s)
+				}
+			}
+		}
+	}
+}
+
+// Everything read to a Spanish caller is Spanish: times without a leading
+// zero ("a las 9:30", "a la 1:05"), departments, doses.
+func TestSpanishRendering(t *testing.T) {
+	cases := map[string]string{
+		"2026-12-02T09:30:00-05:00": "miércoles 2 de diciembre a las 9:30",
+		"2026-12-03T13:05:00-05:00": "jueves 3 de diciembre a las 13:05",
+		"2026-12-04T01:05:00-05:00": "viernes 4 de diciembre a la 1:05",
+	}
+	for in, want := range cases {
+		if got := spokenDateTime(in, spoken.Spanish); got != want {
+			t.Errorf("spokenDateTime(%s) = %q, want %q", in, got, want)
+		}
+	}
+	terms := map[string]string{
+		"Cardiology":                     "Cardiología",
+		"Primary Care":                   "Atención Primaria",
+		"10 mg once daily":               "10 mg una vez al día",
+		"500 mg three times daily":       "500 mg tres veces al día",
+		"20 mg at bedtime":               "20 mg al acostarse",
+		"1 tablet by mouth twice daily.": "1 tableta por vía oral dos veces al día.",
+		"400 mg as needed, with food":    "400 mg según sea necesario, con comida",
+		"Lisinopril":                     "Lisinopril",
+	}
+	for in, want := range terms {
+		if got := localTerm(in, spoken.Spanish); got != want {
+			t.Errorf("localTerm(%q) = %q, want %q", in, got, want)
+		}
+		if got := localTerm(in, spoken.English); got != in {
+			t.Errorf("English changed %q to %q", in, got)
+		}
+	}
+}
