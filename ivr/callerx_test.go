@@ -197,3 +197,160 @@ func TestSpanishRendering(t *testing.T) {
 		}
 	}
 }
+
+// kbaAt returns an engine and a state at phase p with the answers before it given.
+func kbaAt(t *testing.T, lang spoken.Lang, p phase) (*engine, *State) {
+	e, st := newEngineState(t, lang)
+	st.LangOffer = false
+	steps := map[spoken.Lang][]string{spoken.English: {"Maria Garcia", "March 3rd, 1980"}, spoken.Spanish: {"María García", "tres de marzo de 1980"}}[lang]
+	for _, s := range steps {
+		if st.Phase == p {
+			break
+		}
+		e.handle(st, Input{Speech: s})
+	}
+	if st.Phase != p {
+		t.Fatalf("could not reach %s (at %s)", p, st.Phase)
+	}
+	return e, st
+}
+
+// Every correction moves the dialog without a submission (a failed
+// attempt at the AS) and without counting as a no-match.
+func TestCorrectionsCostNoAttempt(t *testing.T) {
+	tests := []struct {
+		name   string
+		lang   spoken.Lang
+		at     phase
+		say    string
+		phase  phase
+		answer Answers
+		hear   string
+	}{
+		{"wrong at the name prompt is not a name", spoken.English, phaseName, "no, that's wrong", phaseName, Answers{}, "Okay. Your first and last name"},
+		{"wrong at the date rejects the name", spoken.English, phaseBirthdate, "No, that's wrong", phaseName, Answers{}, "Okay."},
+		{"wrong at the SSN rejects the date", spoken.English, phaseSSN4, "no that's wrong", phaseBirthdate, Answers{Name: "Maria Garcia"}, "date of birth"},
+		{"wrong with the right date", spoken.English, phaseSSN4, "no, March 4th, 1980", phaseSSN4, Answers{Name: "Maria Garcia", Birthdate: "1980-03-04"}, "Got it, March 4th, 1980."},
+		{"go back", spoken.English, phaseSSN4, "go back", phaseBirthdate, Answers{Name: "Maria Garcia"}, "date of birth"},
+		{"start over", spoken.English, phaseSSN4, "can we start over", phaseName, Answers{}, "start over"},
+		{"self-corrected date is confirmed", spoken.English, phaseBirthdate, "March 4th — no, sorry, March 3rd, 1980", phaseConfirmDate, Answers{Name: "Maria Garcia", Birthdate: "1980-03-03"}, "Was that March 3rd, 1980?"},
+		{"not-corrected date", spoken.English, phaseBirthdate, "March thirtieth, not thirteenth, nineteen eighty", phaseConfirmDate, Answers{Name: "Maria Garcia", Birthdate: "1980-03-30"}, "Was that March 30th, 1980?"},
+		{"as-in spelling", spoken.English, phaseName, "Maria, M as in Mary, A R I A, Garcia", phaseBirthdate, Answers{Name: "Maria Garcia"}, "date of birth"},
+		{"está mal", spoken.Spanish, phaseSSN4, "no, está mal", phaseBirthdate, Answers{Name: "María García"}, "De acuerdo. ¿Su fecha de nacimiento?"},
+		{"regresar", spoken.Spanish, phaseBirthdate, "regresar", phaseName, Answers{}, "nombre y apellido"},
+		{"empezar de nuevo", spoken.Spanish, phaseSSN4, "empezar de nuevo", phaseName, Answers{}, "empecemos de nuevo"},
+		{"autocorrección", spoken.Spanish, phaseBirthdate, "cuatro de marzo, no, perdón, tres de marzo de 1980", phaseConfirmDate, Answers{Name: "María García", Birthdate: "1980-03-03"}, "¿Fue el 3 de marzo de 1980?"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, st := kbaAt(t, tc.lang, tc.at)
+			if !e.handle(st, Input{Speech: tc.say}) {
+				t.Fatal("not taken")
+			}
+			if st.Pending != nil {
+				t.Fatal("a correction was submitted to the AS")
+			}
+			if st.NoMatch != 0 || st.NoInput != 0 {
+				t.Errorf("counted as a failed turn: no_match %d", st.NoMatch)
+			}
+			if st.Phase != tc.phase || st.Answers != tc.answer {
+				t.Errorf("phase %s answers %+v; want %s %+v", st.Phase, st.Answers, tc.phase, tc.answer)
+			}
+			if txt := st.Out.Text(); !strings.Contains(txt, tc.hear) {
+				t.Errorf("heard %q, want %q", txt, tc.hear)
+			}
+		})
+	}
+}
+
+// The last value of a self-correction is the one submitted.
+func TestSelfCorrectedSSNIsSubmitted(t *testing.T) {
+	e, st := kbaAt(t, spoken.English, phaseSSN4)
+	e.handle(st, Input{Speech: "four five six eight, sorry, four five six seven"})
+	if st.Pending == nil || st.Answers.SSNLast4 != "4567" {
+		t.Fatalf("pending %v answers %+v", st.Pending, st.Answers)
+	}
+}
+
+func TestConfirmDateQuestion(t *testing.T) {
+	e, st := kbaAt(t, spoken.English, phaseBirthdate)
+	e.handle(st, Input{Speech: "March 3rd 1980", Confidence: 0.3})
+	if st.Phase != phaseConfirmDate || !strings.Contains(st.Out.Question, "Was that March 3rd, 1980?") {
+		t.Fatalf("low confidence not confirmed: %s %q", st.Phase, st.Out.Text())
+	}
+	e.handle(st, Input{Speech: "yes"})
+	if st.Phase != phaseSSN4 || st.Answers.Birthdate != "1980-03-03" || !strings.Contains(st.Out.Text(), "Got it, March 3rd, 1980.") {
+		t.Fatalf("yes: %s %+v %q", st.Phase, st.Answers, st.Out.Text())
+	}
+	e, st = kbaAt(t, spoken.English, phaseBirthdate)
+	e.handle(st, Input{Speech: "March 3rd 1980", Confidence: 0.3})
+	e.handle(st, Input{Speech: "no"})
+	if st.Phase != phaseBirthdate || st.Answers.Birthdate != "" || st.NoMatch != 0 {
+		t.Fatalf("no: %s %+v", st.Phase, st.Answers)
+	}
+	e, st = kbaAt(t, spoken.English, phaseBirthdate)
+	e.handle(st, Input{Speech: "March 3rd 1980", Confidence: 0.3})
+	e.handle(st, Input{Speech: "no, March 13th 1980"})
+	if st.Phase != phaseSSN4 || st.Answers.Birthdate != "1980-03-13" {
+		t.Fatalf("new date at the question: %s %+v", st.Phase, st.Answers)
+	}
+	// High confidence and no correction: no question.
+	e, st = kbaAt(t, spoken.English, phaseBirthdate)
+	e.handle(st, Input{Speech: "March 3rd 1980", Confidence: 0.9})
+	if st.Phase != phaseSSN4 {
+		t.Fatalf("confident date asked again: %s", st.Phase)
+	}
+}
+
+// "goodbye"/"adiós" where a code or an answer is expected ends the call
+// politely instead of "I need 6 digits".
+func TestGoodbyeBeforeVerification(t *testing.T) {
+	for _, tc := range []struct {
+		lang spoken.Lang
+		say  string
+		at   phase
+		want string
+	}{
+		{spoken.English, "goodbye", phaseOTP, "Goodbye."},
+		{spoken.Spanish, "adiós", phaseOTP, "Adiós."},
+		{spoken.English, "never mind, goodbye", phaseSSN4, "Goodbye."},
+	} {
+		var e *engine
+		var st *State
+		if tc.at == phaseOTP {
+			e, st = newEngineState(t, tc.lang)
+			e.ask(st, phaseOTP, prompts.OTPSent, nil)
+		} else {
+			e, st = kbaAt(t, tc.lang, tc.at)
+		}
+		e.handle(st, Input{Speech: tc.say})
+		if st.Out.End != endHangup || !strings.Contains(st.Out.Text(), tc.want) || st.Answers != (Answers{}) {
+			t.Errorf("%s at %s: %+v", tc.say, tc.at, st.Out)
+		}
+	}
+	// A date that contains "that's it" is a date, not a goodbye.
+	e, st := kbaAt(t, spoken.English, phaseBirthdate)
+	e.handle(st, Input{Speech: "March 3rd 1980, that's it"})
+	if st.Out.End != "" || st.Answers.Birthdate != "1980-03-03" {
+		t.Errorf("date with a goodbye phrase: %+v", st.Out)
+	}
+}
+
+// "No" after "Anything else?" ends the call; "go back" in a refill returns to the menu.
+func TestMenuCorrections(t *testing.T) {
+	e, st := newEngineState(t, spoken.English)
+	st.Authenticated = true
+	e.ask(st, phaseMenu, prompts.MenuAgain, nil)
+	e.handle(st, Input{Speech: "no"})
+	if st.Out.End != endHangup {
+		t.Errorf("no at anything else: %+v", st.Out)
+	}
+	e, st = newEngineState(t, spoken.English)
+	st.Authenticated = true
+	st.Meds = []medication{{ID: "rx-1", Name: "A"}, {ID: "rx-2", Name: "B"}}
+	e.ask(st, phaseRefillConfirm, prompts.RefillConfirm, map[string]any{"Name": "A"})
+	e.handle(st, Input{Speech: "go back"})
+	if st.Phase != phaseMenu || st.Meds != nil || st.Pending != nil {
+		t.Errorf("go back in a refill: %s %+v", st.Phase, st.Out)
+	}
+}
