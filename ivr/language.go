@@ -80,3 +80,15 @@ func chosenLang(in Input) *language {
 	}
 	return nil
 }
+
+// LanguageKey returns the keypad key that selects language code ("es") at
+// the greeting: what a caller presses, and what `voiceauth call --lang`
+// presses for them.
+func LanguageKey(code string) (string, bool) {
+	for _, l := range languages {
+		if string(l.Code) == code {
+			return l.Key, true
+		}
+	}
+	return "", false
+}

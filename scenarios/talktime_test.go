@@ -105,3 +105,46 @@ func TestSummarizeTalk(t *testing.T) {
 		t.Errorf("summary line:\n%s", b.String())
 	}
 }
+
+// `voiceauth call --lang es` chooses Spanish the way a caller does (the
+// greeting's key), and on the relay the softphone then speaks Spanish
+// because the agent's `language` message says so.
+func TestCallMainSpanish(t *testing.T) {
+	if !EmbeddedAvailable() {
+		t.Skip(ErrNoEmbedded)
+	}
+	for _, tr := range []string{TransportWebhook, TransportRelay} {
+		t.Run(tr, func(t *testing.T) {
+			in := strings.NewReader("María García\ntres de marzo de mil novecientos ochenta\n/quit\n")
+			var out, errb strings.Builder
+			if code := CallMain([]string{"--transport", tr, "--lang", "es"}, in, &out, &errb); code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			for _, want := range []string{"[pressing 2 for es]", "Diga su nombre y apellido", "fecha de nacimiento", "3 de marzo de 1980", "Seguro Social"} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("output lacks %q:\n%s", want, out.String())
+				}
+			}
+		})
+	}
+	var errb strings.Builder
+	if code := CallMain([]string{"--lang", "fr"}, strings.NewReader(""), &strings.Builder{}, &errb); code != 2 || !strings.Contains(errb.String(), "--lang") {
+		t.Errorf("--lang fr: exit %d %q", code, errb.String())
+	}
+}
+
+// The relay phone follows the agent's `language` message.
+func TestRelayPhoneFollowsLanguage(t *testing.T) {
+	p := &relayPhone{webhookPhone: &webhookPhone{cfg: PhoneConfig{Language: "en"}}}
+	if p.lang() != "en-US" {
+		t.Fatal(p.lang())
+	}
+	p.noteLanguage(relayMsg{Type: "text", STTLanguage: "es-US"})
+	if p.lang() != "en-US" {
+		t.Error("a text message changed the language")
+	}
+	p.noteLanguage(relayMsg{Type: "language", STTLanguage: "es-US"})
+	if p.lang() != "es-US" {
+		t.Errorf("language message not followed: %s", p.lang())
+	}
+}

@@ -135,7 +135,7 @@ var intentTable = []struct {
 		"no me ha llegado", "no me llega", "no llega", "no tengo el codigo", "mandame el codigo", "envieme el codigo",
 		"mandalo otra vez", "otro codigo")},
 	{IntentSpanish, phrases("espanol", "spanish", "en espanol", "castellano")},
-	{IntentRefill, phrases("refill", "refills", "refill my", "renew", "renewal", "reorder", "resurtir", "surtir",
+	{IntentRefill, phrases("refill", "refills", "refill my", "renew", "renewal", "reorder", "resurtir", "surtir", "resurtido", "resurtidos", "surtido", "resurta", "reponer",
 		"rellenar", "renovar", "reabastecer")},
 	{IntentMedications, phrases("medication", "medications", "medicine", "medicines", "meds", "prescription",
 		"prescriptions", "pills", "drugs", "medicamento", "medicamentos", "medicina", "medicinas", "receta", "recetas")},
