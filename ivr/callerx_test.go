@@ -354,3 +354,30 @@ func TestMenuCorrections(t *testing.T) {
 		t.Errorf("go back in a refill: %s %+v", st.Phase, st.Out)
 	}
 }
+
+// A rejection that carries a request is the request: "no, I didn't get it"
+// resends the code, "no, goodbye" ends the call, and words after "no" at
+// the date question are never taken as a corrected name.
+func TestRejectionWithARequest(t *testing.T) {
+	e, st := newEngineState(t, spoken.English)
+	e.ask(st, phaseOTP, prompts.OTPSent, nil)
+	e.handle(st, Input{Speech: "no, I didn't get it"})
+	if st.Pending == nil || !st.Pending.Resend {
+		t.Errorf("no resend: %+v", st.Pending)
+	}
+	e, st = kbaAt(t, spoken.English, phaseSSN4)
+	e.handle(st, Input{Speech: "no, goodbye"})
+	if st.Out.End != endHangup {
+		t.Errorf("no, goodbye: %+v", st.Out)
+	}
+	e, st = kbaAt(t, spoken.English, phaseBirthdate)
+	e.handle(st, Input{Speech: "no, that's wrong, call me Bob"})
+	if st.Phase != phaseName || st.Answers.Name != "" {
+		t.Errorf("a name was taken from a rejection: %s %+v", st.Phase, st.Answers)
+	}
+	e, st = kbaAt(t, spoken.Spanish, phaseBirthdate)
+	e.handle(st, Input{Speech: "no me acuerdo"})
+	if st.Phase != phaseBirthdate || st.Answers.Name == "" || st.NoMatch != 1 {
+		t.Errorf("'no me acuerdo' treated as a rejection: %s %+v", st.Phase, st.Answers)
+	}
+}

@@ -97,7 +97,7 @@ var conversations = []conversation{
 	{name: "happy path by speech", steps: []step{
 		greeting,
 		{speech: "My name is Maria Garcia.", want: []string{"date of birth"}},
-		{speech: "March third nineteen eighty", want: []string{"Got it, March 3rd, 1980.", "last four digits"}},
+		{speech: "March third nineteen eighty", want: []string{"Got it, March 3rd, 1980.", "last four of your Social Security number"}},
 		{speech: "four five six seven", want: []string{"you're verified", "appointments"}, notWant: []string{"4567"}},
 		{speech: "appointments please", want: []string{"You have 2 upcoming appointments.", "The next is on Wednesday, December 2nd at 9:30 AM with Dr. Lee in Cardiology.", "details"}, notWant: []string{"Dr. Patel"}},
 		{speech: "details", want: []string{"Dr. Lee", "Then Thursday, December 10th at 2:00 PM with Dr. Patel in Dermatology."}},
@@ -106,7 +106,7 @@ var conversations = []conversation{
 	{name: "happy path by keypad", steps: []step{
 		greeting,
 		{speech: "maria garcia", want: []string{"date of birth"}},
-		{digits: "03031980", want: []string{"last four digits"}},
+		{digits: "03031980", want: []string{"last four of your Social Security number"}},
 		{digits: "4567", want: []string{"you're verified"}},
 		{digits: "1", want: []string{"2 upcoming appointments"}},
 	}, outcome: OutcomeAuthenticated},
@@ -116,7 +116,7 @@ var conversations = []conversation{
 		{speech: "Maria Garcia", want: []string{"date of birth"}},
 		{speech: "March third", want: []string{"I need the month, day, and year.", "date of birth"}},
 		{digits: "*", want: []string{"date of birth"}, notWant: []string{"I need"}},
-		{speech: "3/3/80", want: []string{"last four digits"}},
+		{speech: "3/3/80", want: []string{"last four of your Social Security number"}},
 		{speech: "forty five sixty seven", want: []string{"you're verified"}},
 	}, outcome: OutcomeAuthenticated},
 	{name: "Spanish by keypad two", steps: []step{

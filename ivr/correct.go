@@ -91,6 +91,12 @@ func (e *engine) command(st *State, text string, intent spoken.Intent) bool {
 	if cmd == spoken.CmdNone {
 		return false
 	}
+	switch intent {
+	case spoken.IntentNoCode, spoken.IntentCantReceive, spoken.IntentGoodbye:
+		if cmd == spoken.CmdWrong {
+			return false // "no, I didn't get it", "no thanks": the request wins
+		}
+	}
 	okay := e.say(st, prompts.Okay, nil)
 	switch st.Phase {
 	case phaseName, phaseBirthdate, phaseSSN4, phaseConfirmDate:
@@ -110,7 +116,9 @@ func (e *engine) command(st *State, text string, intent spoken.Intent) bool {
 			if e.answerKBA(st, cur, in, false) == spoken.OK {
 				return true
 			}
-			if prev := previousKBA(cur); prev != "" {
+			// Only a date is strict enough to be recognised as a corrected
+			// earlier answer; any words could pass for a name.
+			if prev := previousKBA(cur); prev == phaseBirthdate {
 				saved := st.Answers
 				clearAnswer(st, prev)
 				if e.answerKBA(st, prev, in, false) == spoken.OK {

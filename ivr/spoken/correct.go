@@ -28,6 +28,10 @@ var wrongPhrases = phrases("no", "nope", "nah", "wrong", "that's wrong", "that i
 	"esta mal", "eso esta mal", "no es correcto", "eso no es correcto", "no esta bien", "eso no esta bien", "incorrecto", "equivocado", "no es asi", "eso no es",
 	"no es eso", "se equivoco", "no dije eso")
 
+// notRejections start with "no" but reject nothing.
+var notRejections = phrases("no me acuerdo", "no recuerdo", "no lo recuerdo", "no lo se", "no tengo idea", "ni idea",
+	"no idea", "no clue", "no problem", "no hay problema", "no puedo", "no tengo")
+
 // softWords may surround a command without changing it ("uh, no, sorry, that's wrong").
 var softWords = map[string]bool{"uh": true, "um": true, "umm": true, "uhh": true, "er": true, "ah": true, "oh": true,
 	"well": true, "sorry": true, "actually": true, "wait": true, "hmm": true, "eh": true, "este": true, "pues": true,
@@ -48,6 +52,9 @@ func ParseCommand(input string, lang Lang) (cmd Command, rest string) {
 	for i := range ws {
 		if n, _ := matchPhrase(ws[i:], unsurePhrases); n > 0 {
 			return CmdNone, "" // "no sé", "I'm not sure": an answer, not a rejection
+		}
+		if n, _ := matchPhrase(ws[i:], notRejections); n > 0 {
+			return CmdNone, "" // "no me acuerdo", "no problem"
 		}
 	}
 	for i := range ws {

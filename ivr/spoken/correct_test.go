@@ -37,6 +37,8 @@ func TestParseCommand(t *testing.T) {
 		{"four five six seven", English, CmdNone, ""},
 		{"I was born in back of the house on March 3rd 1980", English, CmdNone, ""},
 		{"no sé", Spanish, CmdNone, ""},
+		{"no me acuerdo", Spanish, CmdNone, ""},
+		{"no problem", English, CmdNone, ""},
 		{"I'm not sure", English, CmdNone, ""},
 		{"", English, CmdNone, ""},
 	}
