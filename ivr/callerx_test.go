@@ -381,3 +381,14 @@ func TestRejectionWithARequest(t *testing.T) {
 		t.Errorf("'no me acuerdo' treated as a rejection: %s %+v", st.Phase, st.Answers)
 	}
 }
+
+// The menu's ASR hints are the words of the call's language.
+func TestMenuHintsPerLanguage(t *testing.T) {
+	for lang, want := range map[spoken.Lang]string{spoken.English: "appointments", spoken.Spanish: "citas"} {
+		e, st := newEngineState(t, lang)
+		e.ask(st, phaseMenu, prompts.Menu, nil)
+		if !strings.Contains(st.Out.Expect.Hints, want) || (lang == spoken.Spanish && strings.Contains(st.Out.Expect.Hints, "appointments")) {
+			t.Errorf("%s menu hints %q", lang, st.Out.Expect.Hints)
+		}
+	}
+}

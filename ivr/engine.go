@@ -182,7 +182,7 @@ func (e *engine) start(st *State, call CallInfo, preauth bool) {
 		st.Authenticated = true
 		st.Outcome = OutcomeAuthenticated
 		st.Phase = phaseMenu
-		st.Out = Output{Say: []string{e.say(st, prompts.Preverified, nil)}, Question: e.say(st, prompts.Menu, nil), Expect: menuExpect}
+		st.Out = Output{Say: []string{e.say(st, prompts.Preverified, nil)}, Question: e.say(st, prompts.Menu, nil), Expect: e.expectIn(st, phaseMenu)}
 		return
 	}
 	st.Phase = phaseName
@@ -231,10 +231,19 @@ func (e *engine) expectFor(p phase) expect {
 	return expect{}
 }
 
+// expectIn is expectFor with the menu words of the call's language as ASR hints.
+func (e *engine) expectIn(st *State, p phase) expect {
+	x := e.expectFor(p)
+	if p == phaseMenu {
+		x.Hints = lookupLang(st.Lang).MenuHints
+	}
+	return x
+}
+
 func (e *engine) ask(st *State, p phase, id prompts.ID, data any, say ...string) {
 	st.Phase = p
 	st.NoInput, st.NoMatch = 0, 0
-	st.Out = Output{Say: append(st.Carry, say...), Question: e.say(st, id, data), Expect: e.expectFor(p)}
+	st.Out = Output{Say: append(st.Carry, say...), Question: e.say(st, id, data), Expect: e.expectIn(st, p)}
 	st.Carry = nil
 }
 

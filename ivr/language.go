@@ -18,6 +18,8 @@ type language struct {
 	// Names are the words that select it by voice ("español").
 	Key   string
 	Names []string
+	// MenuHints bias speech recognition towards the menu's words.
+	MenuHints string
 	// Months and Weekdays are single words, read to the caller in dates.
 	Months   [12]string
 	Weekdays [7]string
@@ -27,15 +29,17 @@ type language struct {
 var languages = []language{
 	{
 		Code: spoken.English, Tag: "en-US", Voice: "Polly.Joanna-Neural", Key: "1",
-		Names:    []string{"english", "ingles", "en ingles"},
-		Months:   [12]string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"},
-		Weekdays: [7]string{"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"},
+		Names:     []string{"english", "ingles", "en ingles"},
+		MenuHints: "appointments,medications,refill,details,agent,goodbye",
+		Months:    [12]string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"},
+		Weekdays:  [7]string{"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"},
 	},
 	{
 		Code: spoken.Spanish, Tag: "es-US", Voice: "Polly.Lupe-Neural", Key: "2",
-		Names:    []string{"espanol", "spanish", "en espanol", "castellano"},
-		Months:   [12]string{"enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre"},
-		Weekdays: [7]string{"domingo", "lunes", "martes", "miércoles", "jueves", "viernes", "sábado"},
+		Names:     []string{"espanol", "spanish", "en espanol", "castellano"},
+		MenuHints: "citas,medicamentos,resurtido,detalles,agente,adiós",
+		Months:    [12]string{"enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre"},
+		Weekdays:  [7]string{"domingo", "lunes", "martes", "miércoles", "jueves", "viernes", "sábado"},
 	},
 }
 
