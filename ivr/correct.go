@@ -109,10 +109,14 @@ func (e *engine) command(st *State, text string, intent spoken.Intent) bool {
 			return true
 		}
 		if cmd == spoken.CmdWrong && rest != "" {
-			// "No, March 3rd, 1980": a value for this question, or a
-			// corrected answer to the previous one.
-			in := Input{Speech: rest}
+			// "No es el trece, es el treinta…" corrects itself; "No, March
+			// 3rd, 1980" is a value for this question, or a corrected answer
+			// to the previous one.
 			cur := st.Phase
+			if _, self := spoken.Readings(text, st.Lang); self && e.answerKBA(st, cur, Input{Speech: text}, false) == spoken.OK {
+				return true
+			}
+			in := Input{Speech: rest}
 			if e.answerKBA(st, cur, in, false) == spoken.OK {
 				return true
 			}

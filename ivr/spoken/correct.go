@@ -115,6 +115,20 @@ func Readings(input string, lang Lang) ([]string, bool) {
 	if len(ws) == 0 {
 		return []string{input}, false
 	}
+	// "not March 3rd, it's March 4th" / "no es el trece, es el treinta": a
+	// leading rejection, then the value after the next "it's"/"es"/"but".
+	if i := leadingNegation(ws); i >= 0 {
+		start := i + 1
+		if start < len(ws) && copulas[ws[start]] {
+			start++
+		}
+		for j := start + 1; j < len(ws)-1; j++ {
+			if copulas[ws[j]] || ws[j] == "but" || ws[j] == "sino" {
+				r, _ := Readings(strings.Join(ws[j+1:], " "), lang)
+				return r, true
+			}
+		}
+	}
 	// The last explicit marker wins.
 	cut := -1
 	for i := range ws {
@@ -148,6 +162,23 @@ func Readings(input string, lang Lang) ([]string, bool) {
 		}
 	}
 	return []string{input}, false
+}
+
+var copulas = map[string]bool{"it's": true, "its": true, "is": true, "es": true, "it'll": false}
+
+// leadingNegation is the index of a "not"/"no" that opens the answer (only
+// soft words before it), or -1.
+func leadingNegation(ws []string) int {
+	for i, w := range ws {
+		switch {
+		case w == "not" || w == "no":
+			return i
+		case softWords[w] || w == "it's" || w == "its" || w == "it":
+			continue
+		}
+		return -1
+	}
+	return -1
 }
 
 // valueSpan is how many words at the start of ws make one rejected value:

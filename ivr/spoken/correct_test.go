@@ -65,6 +65,10 @@ func TestReadings(t *testing.T) {
 		{"4568 I mean 4567", English, []string{"4567"}, true},
 		{"cuatro de marzo, no, perdón, tres de marzo de 1980", Spanish, []string{"tres de marzo de 1980"}, true},
 		{"el treinta, no el trece, de noviembre de 1955", Spanish, []string{"el trece de noviembre de 1955", "el treinta de noviembre de 1955"}, true},
+		{"not March 3rd, it's March 4th, 1980", English, []string{"march 4th 1980"}, true},
+		{"it's not the thirteenth, it is the thirtieth of November 1955", English, []string{"the thirtieth of november 1955"}, true},
+		{"no es el trece, es el treinta de noviembre de 1955", Spanish, []string{"el treinta de noviembre de 1955"}, true},
+		{"no, March 3rd, 1980", English, []string{"March 3rd, 1980"[:0] + "no, March 3rd, 1980"}, false},
 		{"March 3rd, 1980", English, []string{"March 3rd, 1980"}, false},
 		{"sorry, March 3rd 1980", English, []string{"sorry, March 3rd 1980"}, false},
 		{"", English, []string{""}, false},
@@ -99,6 +103,8 @@ func TestSelfCorrectionParses(t *testing.T) {
 		{first("four five six eight, sorry, four five six seven", English, digits), "4567"},
 		{first("cuatro de marzo, no, perdón, tres de marzo de 1980", Spanish, date(Spanish)), "1980-03-03"},
 		{first("el treinta, no el trece, de noviembre de 1955", Spanish, date(Spanish)), "1955-11-13"},
+		{first("not March 3rd, it's March 4th, 1980", English, date(English)), "1980-03-04"},
+		{first("no es el trece, es el treinta de noviembre de 1955", Spanish, date(Spanish)), "1955-11-30"},
 	}
 	for i, c := range cases {
 		if c.in != c.want {
