@@ -126,17 +126,17 @@ type relayIn struct {
 
 // relayOut is every message we send.
 type relayOut struct {
-	Type  string `json:"type"`
-	Token string `json:"token,omitempty"`
-	Last  bool   `json:"last,omitempty"`
-	Lang  string `json:"lang,omitempty"`
+	Type        string `json:"type"`
+	Token       string `json:"token,omitempty"`
+	Last        bool   `json:"last,omitempty"`
+	Lang        string `json:"lang,omitempty"`
+	HandoffData string `json:"handoffData,omitempty"`
+	TTSLanguage string `json:"ttsLanguage,omitempty"`
+	STTLanguage string `json:"transcriptionLanguage,omitempty"`
+	utterance   int64
+	flushed     chan struct{} // a marker, not a message: closed when reached
 	// Interruptible lets the caller barge in on this token (every prompt).
-	Interruptible bool   `json:"interruptible,omitempty"`
-	HandoffData   string `json:"handoffData,omitempty"`
-	TTSLanguage   string `json:"ttsLanguage,omitempty"`
-	STTLanguage   string `json:"transcriptionLanguage,omitempty"`
-	utterance     int64
-	flushed       chan struct{} // a marker, not a message: closed when reached
+	Interruptible bool `json:"interruptible,omitempty"`
 }
 
 var errMalformed = errors.New("ivr: malformed")

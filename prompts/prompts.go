@@ -18,29 +18,24 @@ type ID = string
 
 // The closed set of prompt IDs. Every ID exists in every language (tested).
 const (
-	Greeting         ID = "greeting"       // welcome; the question follows at once
-	LangOffer        ID = "lang_offer"     // "Para español, oprima dos." — rendered in the offered language
-	AskName          ID = "ask_name"       // first and last name
-	AskBirthdate     ID = "ask_birthdate"  // date of birth, speech or keypad
-	ConfirmDate      ID = "confirm_date"   // .Date: the date as the caller said it
-	ConfirmDateQ     ID = "confirm_date_q" // .Date: asked when recognition was uncertain
-	Okay             ID = "okay"           // acknowledges "go back" / "that's wrong"
-	StartOver        ID = "start_over"     // acknowledges "start over"
-	AskSSN4          ID = "ask_ssn4"       // last four of SSN
-	Checking         ID = "checking"       // short filler before a backend call
-	Hold             ID = "hold"           // backend slower than HoldAfter
-	StillWorking     ID = "still_working"  // continuation still waiting
-	RetryKBA         ID = "retry_kba"      // details did not verify, try again (never says which)
-	OTPSent          ID = "otp_sent"       // same sentence whether or not details matched
-	OTPResent        ID = "otp_resent"     // after "I didn't get it"
-	OTPRetry         ID = "otp_retry"      // code did not work
-	OTPStepUp        ID = "otp_stepup"     // a verified caller asked for something that needs the texted code
-	Verified         ID = "verified"       // reached the menu
-	Preverified      ID = "preverified"    // host registered a subject token
-	Menu             ID = "menu"           // what can I help with
-	MenuAgain        ID = "menu_again"     // anything else
-	NoInput          ID = "no_input"       // silence re-prompt prefix
-	NoMatch          ID = "no_match"       // generic not-understood prefix
+	Greeting         ID = "greeting"      // welcome; the question follows at once
+	AskName          ID = "ask_name"      // first and last name
+	AskBirthdate     ID = "ask_birthdate" // date of birth, speech or keypad
+	ConfirmDate      ID = "confirm_date"  // .Date: the date as the caller said it
+	AskSSN4          ID = "ask_ssn4"      // last four of SSN
+	Checking         ID = "checking"      // short filler before a backend call
+	Hold             ID = "hold"          // backend slower than HoldAfter
+	StillWorking     ID = "still_working" // continuation still waiting
+	RetryKBA         ID = "retry_kba"     // details did not verify, try again (never says which)
+	OTPSent          ID = "otp_sent"      // same sentence whether or not details matched
+	OTPResent        ID = "otp_resent"    // after "I didn't get it"
+	OTPRetry         ID = "otp_retry"     // code did not work
+	Verified         ID = "verified"      // reached the menu
+	Preverified      ID = "preverified"   // host registered a subject token
+	Menu             ID = "menu"          // what can I help with
+	MenuAgain        ID = "menu_again"    // anything else
+	NoInput          ID = "no_input"      // silence re-prompt prefix
+	NoMatch          ID = "no_match"      // generic not-understood prefix
 	NeedMonthDayYear ID = "need_month_day_year"
 	InvalidDate      ID = "invalid_date"
 	NeedDigits       ID = "need_digits" // .N: how many digits
@@ -56,7 +51,6 @@ const (
 	NoMedications    ID = "no_medications"
 	MedicationCount  ID = "medication_count" // .N .Names
 	MedicationItem   ID = "medication_item"  // .Name .Dose
-	DetailsHint      ID = "details_hint"     // .Doses: after a summary, how to hear the rest
 	NoRefillable     ID = "no_refillable"
 	RefillPick       ID = "refill_pick"    // .Options []string "1 for Lisinopril"
 	RefillConfirm    ID = "refill_confirm" // .Name
@@ -67,6 +61,16 @@ const (
 	YesOrNo          ID = "yes_or_no"
 	SpokenDate       ID = "spoken_date"     // .Month .Day .Ordinal .Year
 	SpokenDateTime   ID = "spoken_datetime" // .Weekday .Month .Day .Ordinal .Time12 .Time24
+)
+
+// Prompt IDs of the caller-experience work (issue 17).
+const (
+	LangOffer    ID = "lang_offer"     // "Para español, oprima dos." — rendered in the offered language
+	OTPStepUp    ID = "otp_stepup"     // a verified caller asked for something that needs the texted code
+	DetailsHint  ID = "details_hint"   // .Doses: after a summary, how to hear the rest
+	ConfirmDateQ ID = "confirm_date_q" // .Date: asked when recognition was uncertain
+	Okay         ID = "okay"           // acknowledges "go back" / "that's wrong"
+	StartOver    ID = "start_over"     // acknowledges "start over"
 )
 
 // All lists every ID; tests check each renders in every language.
