@@ -80,7 +80,7 @@ func TestRelayPromptDesign(t *testing.T) {
 	f := newFixture(t, FrontendRelay, nil)
 	doc := parseTwiML(t, f.post("/twilio/voice", callForm("CA00000000000000000000000000000c02"), nil))
 	cr := doc.Verbs[0].Inner[0]
-	if cr.XMLName.Local != "ConversationRelay" || len(cr.Inner) != len(languages) {
+	if cr.XMLName.Local != "ConversationRelay" || len(cr.Inner) != len(languages) || cr.attr("hints") != lookupLang(spoken.English).MenuHints {
 		t.Fatalf("relay TwiML: %+v", doc.Verbs[0])
 	}
 	for i, l := range languages {

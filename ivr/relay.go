@@ -49,7 +49,7 @@ func (s *Server) connectVerbs(st *State) []twiml.Element {
 			DtmfDetection:                "true",
 			Interruptible:                "any",
 			ReportInputDuringAgentSpeech: "dtmf",
-			Hints:                        "appointments,medications,refill,agent",
+			Hints:                        lookupLang(st.Lang).MenuHints,
 			InnerElements:                relayLanguages(),
 		}},
 	}}

@@ -136,3 +136,16 @@ func TestNameSpelledWithWords(t *testing.T) {
 		}
 	}
 }
+
+func TestMentions(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"Español, por favor", true}, {"en espanol", true}, {"ESPAÑOL", true}, {"Espanola Smith", false}, {"", false},
+	} {
+		if got := Mentions(tc.in, "espanol", "en espanol"); got != tc.want {
+			t.Errorf("Mentions(%q) = %v", tc.in, got)
+		}
+	}
+}
