@@ -83,7 +83,7 @@ var All = []ID{Greeting, LangOffer, ConfirmDateQ, Okay, StartOver, OTPStepUp, De
 // Languages served. The first is the fallback.
 var Languages = []string{"en", "es"}
 
-//go:embed en/*.tmpl es/*.tmpl en/terms.txt es/terms.txt
+//go:embed */*.tmpl */terms.txt
 var files embed.FS
 
 // funcs are the template helpers: inc for "a, b and c" lists.
