@@ -395,3 +395,29 @@ func TestMenuHintsPerLanguage(t *testing.T) {
 		}
 	}
 }
+
+// Every language row is complete: its prompt folder, a unique key, a tag,
+// a voice, month and weekday words, menu hints.
+func TestLanguageDescriptors(t *testing.T) {
+	keys := map[string]bool{}
+	for _, l := range languages {
+		for _, id := range prompts.All {
+			if !prompts.Has(string(l.Code), id) {
+				t.Errorf("%s: no prompt %s", l.Code, id)
+			}
+		}
+		if l.Key == "" || keys[l.Key] || l.Key == "0" || l.Key == "*" {
+			t.Errorf("%s: key %q", l.Code, l.Key)
+		}
+		keys[l.Key] = true
+		if l.Tag == "" || l.Voice == "" || l.MenuHints == "" || len(l.Names) == 0 || l.Months[11] == "" || l.Weekdays[6] == "" {
+			t.Errorf("%s: incomplete %+v", l.Code, l)
+		}
+		if got := langByTag(l.Tag); got.Code != l.Code {
+			t.Errorf("langByTag(%s) = %s", l.Tag, got.Code)
+		}
+		if k, ok := LanguageKey(string(l.Code)); !ok || k != l.Key {
+			t.Errorf("LanguageKey(%s) = %q", l.Code, k)
+		}
+	}
+}
