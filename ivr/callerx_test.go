@@ -84,7 +84,7 @@ func TestRelayPromptDesign(t *testing.T) {
 		t.Fatalf("relay TwiML: %+v", doc.Verbs[0])
 	}
 	for i, l := range languages {
-		if cr.Inner[i].attr("code") != l.Tag || cr.Inner[i].attr("voice") != l.Voice {
+		if cr.Inner[i].attr("code") != l.Tag || cr.Inner[i].attr("voice") != l.RelayVoice || cr.Inner[i].attr("ttsProvider") != "Amazon" {
 			t.Errorf("<Language> %d: %+v", i, cr.Inner[i])
 		}
 	}
@@ -410,7 +410,7 @@ func TestLanguageDescriptors(t *testing.T) {
 			t.Errorf("%s: key %q", l.Code, l.Key)
 		}
 		keys[l.Key] = true
-		if l.Tag == "" || l.Voice == "" || l.MenuHints == "" || len(l.Names) == 0 || l.Months[11] == "" || l.Weekdays[6] == "" {
+		if l.Tag == "" || l.Voice == "" || l.RelayVoice == "" || l.MenuHints == "" || len(l.Names) == 0 || l.Months[11] == "" || l.Weekdays[6] == "" {
 			t.Errorf("%s: incomplete %+v", l.Code, l)
 		}
 		if got := langByTag(l.Tag); got.Code != l.Code {

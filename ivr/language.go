@@ -13,7 +13,10 @@ import (
 type language struct {
 	Code  spoken.Lang // prompt folder and spoken word tables
 	Tag   string      // BCP-47: <Say language>, <Gather language>, relay TTS and transcription
-	Voice string      // Twilio <Say voice> / ConversationRelay <Language voice>
+	Voice string      // Twilio <Say voice> (Polly.<name>)
+	// RelayVoice is the same voice for ConversationRelay's <Language>, whose
+	// provider is named separately (ttsProvider="Amazon").
+	RelayVoice string
 	// Key is the keypad key that selects this language at the greeting;
 	// Names are the words that select it by voice ("español").
 	Key   string
@@ -28,14 +31,14 @@ type language struct {
 // languages: the first is the default of a call.
 var languages = []language{
 	{
-		Code: spoken.English, Tag: "en-US", Voice: "Polly.Joanna-Neural", Key: "1",
+		Code: spoken.English, Tag: "en-US", Voice: "Polly.Joanna-Neural", RelayVoice: "Joanna-Neural", Key: "1",
 		Names:     []string{"english", "ingles", "en ingles"},
 		MenuHints: "appointments,medications,refill,details,agent,goodbye",
 		Months:    [12]string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"},
 		Weekdays:  [7]string{"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"},
 	},
 	{
-		Code: spoken.Spanish, Tag: "es-US", Voice: "Polly.Lupe-Neural", Key: "2",
+		Code: spoken.Spanish, Tag: "es-US", Voice: "Polly.Lupe-Neural", RelayVoice: "Lupe-Neural", Key: "2",
 		Names:     []string{"espanol", "spanish", "en espanol", "castellano"},
 		MenuHints: "citas,medicamentos,resurtido,detalles,agente,adiós",
 		Months:    [12]string{"enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre"},

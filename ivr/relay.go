@@ -60,7 +60,7 @@ func (s *Server) connectVerbs(st *State) []twiml.Element {
 func relayLanguages() []twiml.Element {
 	var out []twiml.Element
 	for _, l := range languages {
-		out = append(out, &twiml.VoiceLanguage{Code: l.Tag, Voice: l.Voice})
+		out = append(out, &twiml.VoiceLanguage{Code: l.Tag, TtsProvider: "Amazon", Voice: l.RelayVoice})
 	}
 	return out
 }
