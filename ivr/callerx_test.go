@@ -375,8 +375,14 @@ func TestRejectionWithARequest(t *testing.T) {
 	}
 	e, st = kbaAt(t, spoken.English, phaseBirthdate)
 	e.handle(st, Input{Speech: "no, that's wrong, call me Bob"})
-	if st.Phase != phaseName || st.Answers.Name != "" {
+	if st.Phase != phaseBirthdate || st.Answers.Name != "Maria Garcia" {
 		t.Errorf("a name was taken from a rejection: %s %+v", st.Phase, st.Answers)
+	}
+	// "no" then a partial date at the date question: the date's own re-prompt, the name kept.
+	e, st = kbaAt(t, spoken.Spanish, phaseBirthdate)
+	e.handle(st, Input{Speech: "no, el tres de marzo"})
+	if st.Phase != phaseBirthdate || st.Answers.Name == "" || !strings.Contains(st.Out.Text(), "Necesito el mes, el día y el año") {
+		t.Errorf("partial date after no: %s %+v %q", st.Phase, st.Answers, st.Out.Text())
 	}
 	e, st = kbaAt(t, spoken.Spanish, phaseBirthdate)
 	e.handle(st, Input{Speech: "no me acuerdo"})

@@ -130,6 +130,9 @@ func (e *engine) command(st *State, text string, intent spoken.Intent) bool {
 				}
 				st.Answers = saved
 			}
+			// Words after the "no" that are no answer: read the whole
+			// turn as an answer to this question (its own re-prompt).
+			return false
 		}
 		prev := previousKBA(st.Phase)
 		if prev == "" {

@@ -71,7 +71,7 @@ func ParseCommand(input string, lang Lang) (cmd Command, rest string) {
 			i, wrong = i+n, true
 			continue
 		}
-		if softWords[ws[i]] || classify(ws[i], lang).kind == kFiller && !wrong {
+		if softWords[ws[i]] || classify(ws[i], lang).kind == kFiller {
 			i++
 			continue
 		}
