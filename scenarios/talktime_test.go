@@ -1,6 +1,8 @@
 package scenarios
 
 import (
+	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -146,5 +148,36 @@ func TestRelayPhoneFollowsLanguage(t *testing.T) {
 	p.noteLanguage(relayMsg{Type: "language", STTLanguage: "es-US"})
 	if p.lang() != "es-US" {
 		t.Errorf("language message not followed: %s", p.lang())
+	}
+}
+
+// The happy paths stay within the caller-experience goals under the talk-time
+// model (words and timeouts, not the clock): a longer prompt that pushes a
+// happy path over the goal fails here, not only in the replay report.
+func TestHappyPathTalkTime(t *testing.T) {
+	if !EmbeddedAvailable() {
+		t.Skip(ErrNoEmbedded)
+	}
+	goals := map[string]time.Duration{
+		"happy-speech-maria.yaml": 25 * time.Second, "happy-keypad-maria.yaml": 25 * time.Second,
+		"happy-mixed-james.yaml": 25 * time.Second, "happy-spanish-maria.yaml": 30 * time.Second,
+		"happy-spanish-keypad-zoe.yaml": 30 * time.Second,
+	}
+	var scs []*Scenario
+	for f := range goals {
+		got, err := Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scs = append(scs, got...)
+	}
+	for _, r := range RunAll(context.Background(), scs, RunOptions{Parallel: 2}) {
+		goal := goals[filepath.Base(r.File)]
+		switch {
+		case !r.Passed:
+			t.Errorf("%s [%s] failed: %v", r.Scenario, r.Transport, r.Failures)
+		case r.Talk.ToVerified == 0 || r.Talk.ToVerified > goal:
+			t.Errorf("%s [%s]: %s to verified, goal %s", r.Scenario, r.Transport, r.Talk.ToVerified, goal)
+		}
 	}
 }
