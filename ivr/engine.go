@@ -35,6 +35,7 @@ type phase string
 const (
 	phaseName          phase = "name"
 	phaseBirthdate     phase = "birthdate"
+	phaseConfirmDate   phase = "confirm_date" // "Was that March 3rd, 1980?" when recognition was uncertain
 	phaseSSN4          phase = "ssn4"
 	phaseOTP           phase = "otp"
 	phaseMenu          phase = "menu"
@@ -57,6 +58,15 @@ type Output struct {
 	Expect   expect   `json:"expect,omitempty"`
 	End      string   `json:"end,omitempty"`
 	Reason   string   `json:"reason,omitempty"`
+	// Offer follows the question: the other languages' offers, each spoken
+	// by a voice of its own language ("Para español, oprima dos.").
+	Offer []Aside `json:"offer,omitempty"`
+}
+
+// Aside is a sentence in another language than the call's.
+type Aside struct {
+	Lang spoken.Lang `json:"lang"`
+	Text string      `json:"text"`
 }
 
 // Text is everything the caller hears for this output, in order.
@@ -123,6 +133,7 @@ type State struct {
 	Carry         []string     `json:"carry,omitempty"`
 	Meds          []medication `json:"meds,omitempty"`
 	Pick          int          `json:"pick,omitempty"`
+	Listed        string       `json:"listed,omitempty"` // the summary last read: "details" reads it in full
 	Out           Output       `json:"out"`
 	Pending       *Job         `json:"pending,omitempty"`
 	JobSeq        int          `json:"job_seq,omitempty"`
@@ -138,7 +149,14 @@ type State struct {
 type Input struct {
 	Speech string
 	Digits string
+	// Confidence is the recognizer's confidence in Speech (0..1); 0 means
+	// not reported (ConversationRelay reports none).
+	Confidence float64
 }
+
+// lowConfidence: a date heard with less confidence than this is confirmed
+// with a question before it is used.
+const lowConfidence = 0.5
 
 // engine holds the pure dialog rules; it never does I/O.
 type engine struct {
@@ -165,20 +183,41 @@ func (e *engine) start(st *State, call CallInfo, preauth bool) {
 		st.Authenticated = true
 		st.Outcome = OutcomeAuthenticated
 		st.Phase = phaseMenu
-		st.Out = Output{Say: []string{e.say(st, prompts.Preverified, nil)}, Question: e.say(st, prompts.Menu, nil), Expect: menuExpect}
+		st.Out = Output{Say: []string{e.say(st, prompts.Preverified, nil)}, Question: e.say(st, prompts.Menu, nil), Expect: e.expectIn(st, phaseMenu)}
 		return
 	}
 	st.Phase = phaseName
 	st.LangOffer = true
 	st.Out = Output{Say: []string{e.say(st, prompts.Greeting, nil)}, Question: e.say(st, prompts.AskName, nil), Expect: e.expectFor(phaseName)}
+	e.offer(st)
+}
+
+// offer adds the language offers to a question at the name prompt, until
+// the caller has answered it or chosen a language, re-prompts included.
+func (e *engine) offer(st *State) {
+	st.Out.Offer = nil
+	if !st.LangOffer || st.Phase != phaseName || st.Out.End != "" || st.Pending != nil {
+		return
+	}
+	for _, l := range languages {
+		if l.Code == st.Lang {
+			continue
+		}
+		if s, err := prompts.Render(string(l.Code), prompts.LangOffer, nil); err == nil {
+			st.Out.Offer = append(st.Out.Offer, Aside{Lang: l.Code, Text: s})
+		}
+	}
 }
 
 var menuExpect = expect{NumDigits: 1, Hints: "appointments,medications,refill,agent,goodbye"}
 
 func (e *engine) expectFor(p phase) expect {
 	switch p {
-	case phaseName, phaseBirthdate:
-		return expect{}
+	case phaseName:
+		// Keys here are the language choice, 0 or *: one key ends the entry.
+		return expect{NumDigits: 1}
+	case phaseBirthdate:
+		return expect{NumDigits: 8} // MMDDYYYY, as the prompt says
 	case phaseSSN4:
 		return expect{NumDigits: 4, Hints: "$OOV_CLASS_DIGIT_SEQUENCE"}
 	case phaseOTP:
@@ -187,16 +226,25 @@ func (e *engine) expectFor(p phase) expect {
 		return menuExpect
 	case phaseRefillPick:
 		return expect{NumDigits: 1}
-	case phaseRefillConfirm:
+	case phaseRefillConfirm, phaseConfirmDate:
 		return expect{NumDigits: 1, Hints: "yes,no"}
 	}
 	return expect{}
 }
 
+// expectIn is expectFor with the menu words of the call's language as ASR hints.
+func (e *engine) expectIn(st *State, p phase) expect {
+	x := e.expectFor(p)
+	if p == phaseMenu {
+		x.Hints = lookupLang(st.Lang).MenuHints
+	}
+	return x
+}
+
 func (e *engine) ask(st *State, p phase, id prompts.ID, data any, say ...string) {
 	st.Phase = p
 	st.NoInput, st.NoMatch = 0, 0
-	st.Out = Output{Say: append(st.Carry, say...), Question: e.say(st, id, data), Expect: e.expectFor(p)}
+	st.Out = Output{Say: append(st.Carry, say...), Question: e.say(st, id, data), Expect: e.expectIn(st, p)}
 	st.Carry = nil
 }
 
@@ -238,6 +286,17 @@ func (e *engine) reprompt(st *State, silent bool, why string) {
 // handle applies one caller turn. It reports false when the state does not
 // take input (a job is pending or the call is over) and nothing changed.
 func (e *engine) handle(st *State, in Input) bool {
+	if !e.turn(st, in) {
+		return false
+	}
+	if st.Phase != phaseName {
+		st.LangOffer = false
+	}
+	e.offer(st)
+	return true
+}
+
+func (e *engine) turn(st *State, in Input) bool {
 	if st.Pending != nil || st.Out.End != "" || st.Phase == phaseDone || st.Phase == "" {
 		return false
 	}
@@ -256,59 +315,49 @@ func (e *engine) handle(st *State, in Input) bool {
 		e.transfer(st, ReasonCallerAsked)
 		return true
 	}
+	if text != "" && digits == "" && e.command(st, text, intent) {
+		return true
+	}
 	if digits == "*" || intent == spoken.IntentRepeat {
 		st.Out = Output{Question: st.Out.Question, Expect: st.Out.Expect}
 		return true
 	}
-	if st.LangOffer {
-		st.LangOffer = false
-		switch {
-		case (digits == "2" || intent == spoken.IntentSpanish) && st.Lang != spoken.Spanish:
-			st.Lang = spoken.Spanish
-			e.ask(st, phaseName, prompts.AskName, nil)
-			return true
-		case digits == "1" && st.Lang == spoken.Spanish:
-			st.Lang = spoken.English
-			e.ask(st, phaseName, prompts.AskName, nil)
-			return true
+	if st.LangOffer && st.Phase == phaseName {
+		if l := chosenLang(in); l != nil {
+			if l.Code != st.Lang {
+				st.LangOffer = false
+				st.Lang = l.Code
+				e.ask(st, phaseName, prompts.AskName, nil)
+				return true
+			}
+			if digits != "" { // the key of the language already spoken: just ask again
+				e.ask(st, phaseName, prompts.AskName, nil)
+				return true
+			}
 		}
 	}
-	input := text
-	if digits != "" {
-		input = digits
-	}
 	switch st.Phase {
-	case phaseName:
-		if digits != "" {
+	case phaseName, phaseBirthdate, phaseSSN4:
+		if digits != "" && st.Phase == phaseName {
 			e.reprompt(st, false, e.say(st, prompts.NeedName, nil))
 			return true
 		}
-		v, why := spoken.Name(text, st.Lang)
-		if why != spoken.OK {
-			e.reprompt(st, false, e.reason(st, why, 0))
-			return true
+		why := e.answerKBA(st, st.Phase, Input{Speech: text, Digits: digits, Confidence: in.Confidence}, digits != "")
+		switch {
+		case why == spoken.OK:
+		case intent == spoken.IntentGoodbye:
+			e.goodbye(st)
+		default:
+			n := map[phase]int{phaseSSN4: 4}[st.Phase]
+			e.reprompt(st, false, e.reason(st, why, n))
 		}
-		st.Answers.Name = v
-		e.nextKBA(st)
-	case phaseBirthdate:
-		v, why := spoken.Date(input, st.Lang, e.now())
-		if why != spoken.OK {
-			e.reprompt(st, false, e.reason(st, why, 0))
-			return true
-		}
-		st.Answers.Birthdate = v
-		heard := e.say(st, prompts.ConfirmDate, map[string]any{"Date": spokenDate(v, st.Lang)})
-		e.nextKBA(st, heard)
-	case phaseSSN4:
-		v, why := spoken.Digits(input, 4, st.Lang)
-		if why != spoken.OK {
-			e.reprompt(st, false, e.reason(st, why, 4))
-			return true
-		}
-		st.Answers.SSNLast4 = v
-		e.nextKBA(st)
+	case phaseConfirmDate:
+		e.confirmDate(st, text, digits)
 	case phaseOTP:
 		switch intent {
+		case spoken.IntentGoodbye:
+			e.goodbye(st)
+			return true
 		case spoken.IntentNoCode:
 			if !st.OTPResent {
 				st.OTPResent = true
@@ -415,8 +464,9 @@ func (e *engine) menu(st *State, intent spoken.Intent, digits string) {
 	case intent == spoken.IntentRefill || digits == "3":
 		e.schedule(st, Job{Kind: jobTool, Tool: "list_medications", Args: map[string]any{}, Purpose: "refill_list"})
 	case intent == spoken.IntentGoodbye || digits == "9":
-		st.Phase = phaseDone
-		st.Out = Output{Say: []string{e.say(st, prompts.Goodbye, nil)}, End: endHangup, Reason: "goodbye"}
+		e.goodbye(st)
+	case intent == spoken.IntentDetails && st.Listed != "":
+		e.schedule(st, Job{Kind: jobTool, Tool: "list_" + st.Listed, Args: map[string]any{}, Purpose: st.Listed + "_details"})
 	case intent == spoken.IntentHelp:
 		e.ask(st, phaseMenu, prompts.Menu, nil, e.say(st, prompts.Help, nil))
 	default:
@@ -457,7 +507,10 @@ func (e *engine) finishSubmit(st *State, j *Job, r jobResult) {
 		if st.Outcome == "" {
 			st.Outcome = OutcomeAuthenticated
 		}
-		st.Carry = append(st.Carry, e.say(st, prompts.Verified, nil))
+		if !j.StepUp {
+			// A step-up caller was told they are verified already.
+			st.Carry = append(st.Carry, e.say(st, prompts.Verified, nil))
+		}
 		if next := st.AfterAuth; next != nil {
 			st.AfterAuth = nil
 			e.schedule(st, *next)
@@ -486,8 +539,11 @@ func (e *engine) finishSubmit(st *State, j *Job, r jobResult) {
 	case AuthNeedOTP:
 		st.Answers = Answers{}
 		id := prompts.OTPSent
-		if j.Resend {
+		switch {
+		case j.Resend:
 			id = prompts.OTPResent
+		case j.StepUp && st.Authenticated:
+			id = prompts.OTPStepUp
 		}
 		e.ask(st, phaseOTP, id, nil)
 	case AuthRetryOTP:
@@ -523,10 +579,10 @@ func (e *engine) finishTool(st *State, j *Job, r jobResult) {
 		return
 	}
 	switch j.Purpose {
-	case "appointments":
-		e.speakAppointments(st, r.Data)
-	case "medications":
-		e.speakMedications(st, r.Data)
+	case "appointments", "appointments_details":
+		e.speakAppointments(st, r.Data, j.Purpose != "appointments")
+	case "medications", "medications_details":
+		e.speakMedications(st, r.Data, j.Purpose != "medications")
 	case "refill_list":
 		e.offerRefill(st, r.Data)
 	case "refill":
@@ -546,7 +602,9 @@ func (e *engine) finishTool(st *State, j *Job, r jobResult) {
 	}
 }
 
-func (e *engine) speakAppointments(st *State, data json.RawMessage) {
+// speakAppointments reads the count and the next appointment; the rest
+// only when the caller asks for details.
+func (e *engine) speakAppointments(st *State, data json.RawMessage, details bool) {
 	var res struct {
 		Appointments []struct {
 			ID, Start, Clinician, Department, Location string
@@ -562,15 +620,25 @@ func (e *engine) speakAppointments(st *State, data json.RawMessage) {
 	} else {
 		say = append(say, e.say(st, prompts.AppointmentCount, map[string]any{"N": len(res.Appointments)}))
 	}
+	limit := 1
+	if details {
+		limit = 5 // keep the turn short even then
+	}
 	for i, a := range res.Appointments {
-		if i == 3 {
-			break // keep the turn short
+		if i == limit {
+			break
 		}
 		id := prompts.AppointmentFirst
 		if i > 0 {
 			id = prompts.AppointmentNext
 		}
-		say = append(say, e.say(st, id, map[string]any{"When": spokenDateTime(a.Start, st.Lang), "Clinician": a.Clinician, "Department": a.Department}))
+		say = append(say, e.say(st, id, map[string]any{"When": spokenDateTime(a.Start, st.Lang), "Clinician": a.Clinician,
+			"Department": localTerm(a.Department, st.Lang)}))
+	}
+	st.Listed = ""
+	if !details && len(res.Appointments) > 1 {
+		st.Listed = "appointments"
+		say = append(say, e.say(st, prompts.DetailsHint, map[string]any{"Doses": false}))
 	}
 	e.ask(st, phaseMenu, prompts.MenuAgain, nil, say...)
 }
@@ -583,18 +651,30 @@ func decodeMeds(data json.RawMessage) ([]medication, error) {
 	return res.Medications, err
 }
 
-func (e *engine) speakMedications(st *State, data json.RawMessage) {
+// speakMedications names the medications; doses only on request.
+func (e *engine) speakMedications(st *State, data json.RawMessage, details bool) {
 	meds, err := decodeMeds(data)
 	if err != nil {
 		e.ask(st, phaseMenu, prompts.MenuAgain, nil, e.say(st, prompts.ToolFailed, nil))
 		return
 	}
-	say := []string{e.say(st, prompts.NoMedications, nil)}
-	if len(meds) > 0 {
-		say = []string{e.say(st, prompts.MedicationCount, map[string]any{"N": len(meds)})}
-	}
-	for _, m := range meds {
-		say = append(say, e.say(st, prompts.MedicationItem, map[string]any{"Name": m.Name, "Dose": m.Dose}))
+	st.Listed = ""
+	var say []string
+	switch {
+	case len(meds) == 0:
+		say = []string{e.say(st, prompts.NoMedications, nil)}
+	case details:
+		for _, m := range meds {
+			say = append(say, e.say(st, prompts.MedicationItem, map[string]any{"Name": m.Name, "Dose": localTerm(m.Dose, st.Lang)}))
+		}
+	default:
+		names := make([]string, len(meds))
+		for i, m := range meds {
+			names[i] = m.Name
+		}
+		st.Listed = "medications"
+		say = []string{e.say(st, prompts.MedicationCount, map[string]any{"N": len(meds), "Names": names}),
+			e.say(st, prompts.DetailsHint, map[string]any{"Doses": true})}
 	}
 	e.ask(st, phaseMenu, prompts.MenuAgain, nil, say...)
 }
@@ -631,14 +711,6 @@ func (e *engine) offerRefill(st *State, data json.RawMessage) {
 	}
 }
 
-// Date words per language; single words, so they are not "sentences".
-var (
-	monthsEN   = []string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"}
-	monthsES   = []string{"enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre"}
-	weekdaysEN = []string{"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"}
-	weekdaysES = []string{"domingo", "lunes", "martes", "miércoles", "jueves", "viernes", "sábado"}
-)
-
 func ordinal(n int) string {
 	suffix := "th"
 	switch {
@@ -674,13 +746,11 @@ func spokenDateTime(rfc3339 string, lang spoken.Lang) string {
 }
 
 func renderDate(id prompts.ID, t time.Time, lang spoken.Lang) string {
-	months, weekdays := monthsEN, weekdaysEN
-	if lang == spoken.Spanish {
-		months, weekdays = monthsES, weekdaysES
-	}
+	l := lookupLang(lang)
 	s, err := prompts.Render(string(lang), id, map[string]any{
-		"Weekday": weekdays[t.Weekday()], "Month": months[t.Month()-1], "Day": t.Day(), "Ordinal": ordinal(t.Day()),
+		"Weekday": l.Weekdays[t.Weekday()], "Month": l.Months[t.Month()-1], "Day": t.Day(), "Ordinal": ordinal(t.Day()),
 		"Year": t.Year(), "Time12": t.Format("3:04 PM"), "Time24": t.Format("15:04"),
+		"Hour": t.Hour(), "Minute": t.Format("04"),
 	})
 	if err != nil {
 		return t.Format(time.DateOnly)

@@ -48,16 +48,27 @@ func (s *Server) connectVerbs(st *State, nonce string) []twiml.Element {
 		DtmfDetection:                "true",
 		Interruptible:                "any",
 		ReportInputDuringAgentSpeech: "dtmf",
-		Hints:                        "appointments,medications,refill,agent",
+		Hints:                        lookupLang(st.Lang).MenuHints,
+		InnerElements:                relayLanguages(),
 	}
 	if nonce != "" {
-		cr.InnerElements = []twiml.Element{&twiml.VoiceParameter{Name: relayNonceParam, Value: nonce}}
+		cr.InnerElements = append(cr.InnerElements, &twiml.VoiceParameter{Name: relayNonceParam, Value: nonce})
 	}
 	return []twiml.Element{&twiml.VoiceConnect{
 		Action:        "/twilio/relay/done",
 		Method:        http.MethodPost,
 		InnerElements: []twiml.Element{cr},
 	}}
+}
+
+// relayLanguages maps each language to its voice, so a text token's lang
+// (the language offer) and a language switch are spoken by that voice.
+func relayLanguages() []twiml.Element {
+	var out []twiml.Element
+	for _, l := range languages {
+		out = append(out, &twiml.VoiceLanguage{Code: l.Tag, TtsProvider: "Amazon", Voice: l.RelayVoice})
+	}
+	return out
 }
 
 // maxReconnects bounds how often a call whose relay session ended without a
@@ -156,6 +167,8 @@ type relayOut struct {
 	STTLanguage string `json:"transcriptionLanguage,omitempty"`
 	utterance   int64
 	flushed     chan struct{} // a marker, not a message: closed when reached
+	// Interruptible lets the caller barge in on this token (every prompt).
+	Interruptible bool `json:"interruptible,omitempty"`
 }
 
 var errMalformed = errors.New("ivr: malformed")
@@ -452,20 +465,27 @@ func (c *relayCall) send(m relayOut) {
 }
 
 // speak sends text as one utterance, one token per sentence, so a barge-in
-// can cut the rest.
-func (c *relayCall) speak(parts []string) {
+// can cut the rest. Asides (the language offer) follow in their own
+// language's voice.
+func (c *relayCall) speak(parts []string, asides ...Aside) {
 	id := c.utterance.Add(1)
-	var toks []string
+	var toks []relayOut
 	for _, p := range parts {
 		if p = strings.TrimSpace(p); p != "" {
-			toks = append(toks, p)
+			toks = append(toks, relayOut{Type: "text", Token: p})
+		}
+	}
+	for _, a := range asides {
+		if t := strings.TrimSpace(a.Text); t != "" {
+			toks = append(toks, relayOut{Type: "text", Token: t, Lang: langTag(a.Lang)})
 		}
 	}
 	for i, t := range toks {
 		if i < len(toks)-1 {
-			t += " "
+			t.Token += " "
 		}
-		c.send(relayOut{Type: "text", Token: t, Last: i == len(toks)-1, utterance: id})
+		t.Last, t.Interruptible, t.utterance = i == len(toks)-1, true, id
+		c.send(t)
 	}
 }
 
@@ -655,7 +675,7 @@ func (c *relayCall) show(at time.Time) {
 		}
 		c.lang = st.Lang
 	}
-	c.speak(append(append([]string(nil), st.Out.Say...), st.Out.Question))
+	c.speak(append(append([]string(nil), st.Out.Say...), st.Out.Question), st.Out.Offer...)
 	if st.Out.End != "" {
 		c.finish(st.Out.Reason)
 	}

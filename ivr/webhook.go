@@ -49,12 +49,7 @@ func (s *Server) parseSigned(w http.ResponseWriter, r *http.Request) url.Values 
 	return r.PostForm
 }
 
-func langTag(l spoken.Lang) string {
-	if l == spoken.Spanish {
-		return "es-US"
-	}
-	return "en-US"
-}
+func langTag(l spoken.Lang) string { return lookupLang(l).Tag }
 
 func (s *Server) writeTwiML(w http.ResponseWriter, verbs []twiml.Element) {
 	doc, err := twiml.Voice(verbs)
@@ -67,7 +62,13 @@ func (s *Server) writeTwiML(w http.ResponseWriter, verbs []twiml.Element) {
 }
 
 func (s *Server) sayVerb(st *State, text string) twiml.Element {
-	return &twiml.VoiceSay{Message: text, Language: langTag(st.Lang)}
+	return sayIn(st.Lang, text)
+}
+
+// sayIn speaks text with the language's own voice.
+func sayIn(code spoken.Lang, text string) *twiml.VoiceSay {
+	l := lookupLang(code)
+	return &twiml.VoiceSay{Message: text, Language: l.Tag, Voice: l.Voice}
 }
 
 // transferVerbs hands the caller to a person. No PHI: the reason stays in
@@ -93,6 +94,10 @@ func (s *Server) render(st *State) []twiml.Element {
 		return []twiml.Element{s.sayVerb(st, o.Text()), &twiml.VoiceHangup{}}
 	}
 	action := "/twilio/gather?turn=" + turn
+	inner := []twiml.Element{s.sayVerb(st, o.Text())}
+	for _, a := range o.Offer {
+		inner = append(inner, sayIn(a.Lang, a.Text))
+	}
 	g := &twiml.VoiceGather{
 		Input:               "dtmf speech",
 		Action:              action,
@@ -100,10 +105,11 @@ func (s *Server) render(st *State) []twiml.Element {
 		Timeout:             "5",
 		SpeechTimeout:       "auto",
 		FinishOnKey:         "#",
+		BargeIn:             "true", // the caller may answer over any prompt
 		Language:            langTag(st.Lang),
 		Hints:               o.Expect.Hints,
 		ActionOnEmptyResult: "true",
-		InnerElements:       []twiml.Element{s.sayVerb(st, o.Text())},
+		InnerElements:       inner,
 	}
 	if o.Expect.NumDigits > 0 {
 		g.NumDigits = strconv.Itoa(o.Expect.NumDigits)
@@ -163,6 +169,9 @@ func (s *Server) handleGather(w http.ResponseWriter, r *http.Request) {
 	turn, _ := strconv.Atoi(r.URL.Query().Get("turn"))
 	idem := r.Header.Get("I-Twilio-Idempotency-Token")
 	in := Input{Speech: form.Get("SpeechResult"), Digits: form.Get("Digits")}
+	if c, err := strconv.ParseFloat(form.Get("Confidence"), 64); err == nil && c > 0 && c <= 1 {
+		in.Confidence = c
+	}
 	applied := false
 	st, err := s.update(r.Context(), sid, func(c *session.Call, st *State) bool {
 		applied = false

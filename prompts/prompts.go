@@ -18,7 +18,7 @@ type ID = string
 
 // The closed set of prompt IDs. Every ID exists in every language (tested).
 const (
-	Greeting         ID = "greeting"      // welcome + Spanish offer
+	Greeting         ID = "greeting"      // welcome; the question follows at once
 	AskName          ID = "ask_name"      // first and last name
 	AskBirthdate     ID = "ask_birthdate" // date of birth, speech or keypad
 	ConfirmDate      ID = "confirm_date"  // .Date: the date as the caller said it
@@ -49,7 +49,7 @@ const (
 	AppointmentFirst ID = "appointment_first" // .When .Clinician .Department
 	AppointmentNext  ID = "appointment_next"  // .When .Clinician .Department
 	NoMedications    ID = "no_medications"
-	MedicationCount  ID = "medication_count" // .N
+	MedicationCount  ID = "medication_count" // .N .Names
 	MedicationItem   ID = "medication_item"  // .Name .Dose
 	NoRefillable     ID = "no_refillable"
 	RefillPick       ID = "refill_pick"    // .Options []string "1 for Lisinopril"
@@ -63,8 +63,18 @@ const (
 	SpokenDateTime   ID = "spoken_datetime" // .Weekday .Month .Day .Ordinal .Time12 .Time24
 )
 
+// Prompt IDs of the caller-experience work (issue 17).
+const (
+	LangOffer    ID = "lang_offer"     // "Para español, oprima dos." — rendered in the offered language
+	OTPStepUp    ID = "otp_stepup"     // a verified caller asked for something that needs the texted code
+	DetailsHint  ID = "details_hint"   // .Doses: after a summary, how to hear the rest
+	ConfirmDateQ ID = "confirm_date_q" // .Date: asked when recognition was uncertain
+	Okay         ID = "okay"           // acknowledges "go back" / "that's wrong"
+	StartOver    ID = "start_over"     // acknowledges "start over"
+)
+
 // All lists every ID; tests check each renders in every language.
-var All = []ID{Greeting, AskName, AskBirthdate, ConfirmDate, AskSSN4, Checking, Hold, StillWorking, RetryKBA,
+var All = []ID{Greeting, LangOffer, ConfirmDateQ, Okay, StartOver, OTPStepUp, DetailsHint, AskName, AskBirthdate, ConfirmDate, AskSSN4, Checking, Hold, StillWorking, RetryKBA,
 	OTPSent, OTPResent, OTPRetry, Verified, Preverified, Menu, MenuAgain, NoInput, NoMatch, NeedMonthDayYear,
 	InvalidDate, NeedDigits, NeedName, Transfer, Apology, Goodbye, Help, NoAppointments, AppointmentCount,
 	AppointmentFirst, AppointmentNext, NoMedications, MedicationCount, MedicationItem, NoRefillable, RefillPick,
@@ -73,19 +83,30 @@ var All = []ID{Greeting, AskName, AskBirthdate, ConfirmDate, AskSSN4, Checking, 
 // Languages served. The first is the fallback.
 var Languages = []string{"en", "es"}
 
-//go:embed en/*.tmpl es/*.tmpl
+//go:embed */*.tmpl */terms.txt
 var files embed.FS
+
+// funcs are the template helpers: inc for "a, b and c" lists.
+var funcs = template.FuncMap{"inc": func(i int) int { return i + 1 }}
 
 var (
 	loadOnce sync.Once
 	sets     map[string]*template.Template
+	terms    map[string]termTable
 	loadErr  error
 )
 
 func load() {
 	sets = map[string]*template.Template{}
+	terms = map[string]termTable{}
 	for _, lang := range Languages {
-		t, err := template.New(lang).Option("missingkey=error").ParseFS(files, lang+"/*.tmpl")
+		tt, err := loadTerms(lang)
+		if err != nil {
+			loadErr = fmt.Errorf("prompts: %s terms: %w", lang, err)
+			return
+		}
+		terms[lang] = tt
+		t, err := template.New(lang).Option("missingkey=error").Funcs(funcs).ParseFS(files, lang+"/*.tmpl")
 		if err != nil {
 			loadErr = fmt.Errorf("prompts: %s: %w", lang, err)
 			return

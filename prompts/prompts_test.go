@@ -16,6 +16,7 @@ var sample = map[string]any{
 	"Department": "Cardiology", "Name": "Lisinopril", "Dose": "10 mg once daily", "ReadyOn": "November 27th",
 	"Options": []option{{1, "Lisinopril"}, {2, "Metformin"}},
 	"Weekday": "Wednesday", "Month": "December", "Day": 2, "Ordinal": "2nd", "Year": 2026, "Time12": "9:30 AM", "Time24": "09:30",
+	"Hour": 9, "Minute": "30", "Names": []string{"Lisinopril", "Atorvastatin"}, "Doses": true,
 }
 
 func TestEveryIDInEveryLanguage(t *testing.T) {
@@ -60,7 +61,7 @@ func TestRender(t *testing.T) {
 		{"en", AppointmentCount, map[string]any{"N": 1}, "You have 1 upcoming appointment."},
 		{"en-US", AppointmentCount, map[string]any{"N": 2}, "You have 2 upcoming appointments."},
 		{"es-US", AppointmentCount, map[string]any{"N": 2}, "Tiene 2 citas próximas."},
-		{"fr", AskName, nil, "Please say your first and last name."},
+		{"fr", AskName, nil, "Your first and last name, please."},
 		{"en", RefillPick, map[string]any{"Options": []option{{1, "A"}, {2, "B"}}}, "Which one would you like to refill? Press 1 for A, Press 2 for B."},
 	}
 	for _, tc := range tests {

@@ -289,7 +289,7 @@ func fmtRatios(rs []float64) string {
 	return strings.Join(s, " ")
 }
 
-func median(xs []float64) float64 {
+func medianRate(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	if len(s) == 0 {
@@ -340,7 +340,7 @@ func benchWebhook(ctx context.Context, n int, conns []int, rounds int) (*BenchRe
 				}
 				row.RoundRatios = append(row.RoundRatios, rates[0][len(rates[0])-1]/rates[1][len(rates[1])-1])
 			}
-			row.VoiceAuth, row.Bare = median(rates[0]), median(rates[1])
+			row.VoiceAuth, row.Bare = medianRate(rates[0]), medianRate(rates[1])
 			if row.Bare == 0 {
 				return nil, errors.New("the bare handler answered nothing")
 			}

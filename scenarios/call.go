@@ -324,6 +324,7 @@ type relayPhone struct {
 	action  string // <Connect action>
 	wsURL   string
 	session string
+	sttLang string // set by a `language` message: what Twilio now transcribes
 }
 
 type relayEvent struct {
@@ -338,6 +339,8 @@ type relayMsg struct {
 	Token       string `json:"token"`
 	Last        bool   `json:"last"`
 	HandoffData string `json:"handoffData"`
+	// language: Twilio transcribes the caller in this language from now on.
+	STTLanguage string `json:"transcriptionLanguage"`
 }
 
 func (p *relayPhone) Close() {
@@ -347,6 +350,9 @@ func (p *relayPhone) Close() {
 }
 
 func (p *relayPhone) lang() string {
+	if p.sttLang != "" {
+		return p.sttLang
+	}
 	if p.cfg.Language == "es" {
 		return "es-US"
 	}
@@ -402,6 +408,14 @@ func (p *relayPhone) Do(ctx context.Context, t *Turn) (Reply, error) {
 	rep, err := p.collect(ctx, t, start)
 	rep.Late = late
 	return rep, err
+}
+
+// noteLanguage follows a `language` message the way Twilio does: the
+// caller's next words are transcribed (and tagged) in that language.
+func (p *relayPhone) noteLanguage(m relayMsg) {
+	if m.Type == "language" && m.STTLanguage != "" {
+		p.sttLang = m.STTLanguage
+	}
 }
 
 func (p *relayPhone) send(v any) error {
@@ -516,6 +530,7 @@ func (p *relayPhone) drain() string {
 			if ev.msg.Type == "text" {
 				b.WriteString(ev.msg.Token)
 			}
+			p.noteLanguage(ev.msg)
 		default:
 			return b.String()
 		}
@@ -569,6 +584,7 @@ func (p *relayPhone) collect(ctx context.Context, t *Turn, start time.Time) (Rep
 				}
 				return finish(), nil
 			}
+			p.noteLanguage(ev.msg)
 			switch ev.msg.Type {
 			case "text":
 				if rep.FirstWords == 0 {

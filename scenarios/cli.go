@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/voiceauth/voiceauth/internal/cli"
+	"github.com/voiceauth/voiceauth/ivr"
 )
 
 // targetFlags are shared by replay, call and load.
@@ -168,10 +169,15 @@ func CallMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	tf.register(fs)
 	from := fs.String("from", "+15555550101", "caller's number (From); the demo default is Maria Garcia's mobile")
 	stir := fs.String("stir", "TN-Validation-Passed-A", "StirVerstat to send (empty: none)")
-	lang := fs.String("lang", "en", "en|es (relay prompt language)")
+	lang := fs.String("lang", "en", "en|es: the caller's language; a language other than the greeting's is chosen with its key, as a caller would")
 	timeout := fs.Duration("turn-timeout", 10*time.Second, "longest wait for the agent in one turn")
 	if _, code, ok := parseInterleaved(fs, args, stdout, stderr); !ok {
 		return code
+	}
+	langKey, ok := ivr.LanguageKey(*lang)
+	if !ok {
+		fmt.Fprintf(stderr, "--lang %q: not a language the IVR serves\n", *lang)
+		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -229,6 +235,12 @@ func CallMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if !show(phone.Do(ctx, &Turn{Answer: true})) {
 		return 0
+	}
+	if first, _ := ivr.LanguageKey("en"); langKey != first {
+		fmt.Fprintf(stdout, "%s[pressing %s for %s]%s\n", c.dim, langKey, *lang, c.reset)
+		if !show(phone.Do(ctx, &Turn{Press: langKey})) {
+			return 0
+		}
 	}
 	echoes := false // a terminal echoes what the user types
 	if f, ok := stdin.(*os.File); ok {

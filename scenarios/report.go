@@ -39,7 +39,7 @@ func Summarize(rs []Result) Summary {
 // WriteTable prints one row per result, then the failures.
 func WriteTable(w io.Writer, rs []Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RESULT\tSCENARIO\tTRANSPORT\tCALLS\tTURNS\tFIRST WORDS p50\tMAX\tOUTCOME")
+	fmt.Fprintln(tw, "RESULT\tSCENARIO\tTRANSPORT\tCALLS\tTURNS\tFIRST WORDS p50\tMAX\tTALK→VERIFIED\tTALK→END\tOUTCOME")
 	for _, r := range rs {
 		status := "PASS"
 		switch {
@@ -57,8 +57,8 @@ func WriteTable(w io.Writer, rs []Result) {
 			outcomes = append(outcomes, c.Outcome)
 			turns += len(c.Turns)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", status, r.Scenario, r.Transport, len(r.Calls), turns,
-			fmtDur(percentile(lat, 50)), fmtDur(percentile(lat, 100)), compact(outcomes))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", status, r.Scenario, r.Transport, len(r.Calls), turns,
+			fmtDur(percentile(lat, 50)), fmtDur(percentile(lat, 100)), fmtTalk(r.Talk.ToVerified), fmtTalk(r.Talk.ToEnd), compact(outcomes))
 	}
 	tw.Flush()
 	for _, r := range rs {
@@ -76,6 +76,8 @@ func WriteTable(w io.Writer, rs []Result) {
 			fmt.Fprintf(w, "\n%s [%s] not checked against this target: %s\n", r.Scenario, r.Transport, strings.Join(dedupe(r.Unchecked), ", "))
 		}
 	}
+	fmt.Fprintln(w)
+	writeTalkSummary(w, rs)
 	s := Summarize(rs)
 	fmt.Fprintf(w, "\n%d passed, %d failed, %d pending (failing as expected), %d skipped\n", s.Passed, s.Failed, s.PendingFailed, s.Skipped)
 }
@@ -85,9 +87,10 @@ func WriteJSON(w io.Writer, rs []Result) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(struct {
-		Summary Summary  `json:"summary"`
-		Results []Result `json:"results"`
-	}{Summarize(rs), rs})
+		Summary Summary       `json:"summary"`
+		Talk    []TalkSummary `json:"talk_time"`
+		Results []Result      `json:"results"`
+	}{Summarize(rs), SummarizeTalk(rs), rs})
 }
 
 func turnLatencies(r Result) []time.Duration {

@@ -24,6 +24,8 @@ type Result struct {
 	Unchecked  []string      `json:"unchecked,omitempty"` // assertions a remote target cannot support
 	Calls      []CallResult  `json:"calls"`
 	Duration   time.Duration `json:"duration_ns"`
+	Language   string        `json:"language,omitempty"`
+	Talk       TalkTotals    `json:"talk"` // the talk-time estimate (talktime.go)
 	// LogTail is the embedded stack's last log lines when the run failed.
 	LogTail string `json:"log_tail,omitempty"`
 }
@@ -35,6 +37,7 @@ type CallResult struct {
 	Outcome        string       `json:"outcome"`
 	TransferReason string       `json:"transfer_info,omitempty"`
 	Turns          []TurnResult `json:"turns"`
+	Talk           TalkTotals   `json:"talk"`
 }
 
 // TurnResult is one caller action and the agent's reply.
@@ -47,6 +50,7 @@ type TurnResult struct {
 	Complete   time.Duration `json:"complete_ns"`
 	Budget     time.Duration `json:"budget_ns,omitempty"`
 	Failures   []string      `json:"failures,omitempty"`
+	Talk       TalkEstimate  `json:"talk"`
 }
 
 func (r *Result) fail(format string, args ...any) {
@@ -245,7 +249,8 @@ func RunEmbeddedAt(ctx context.Context, sc *Scenario, transport string, turnTime
 // Run plays sc against target (whose Transport must be one sc allows).
 func Run(ctx context.Context, sc *Scenario, target *Target, turnTimeout time.Duration) (r Result) {
 	start := time.Now()
-	r = Result{Scenario: sc.Name, File: sc.File, Transport: target.Transport, Pending: sc.HasTag("pending")}
+	r = Result{Scenario: sc.Name, File: sc.File, Transport: target.Transport, Pending: sc.HasTag("pending"), Language: sc.Language}
+	defer estimateResult(&r)
 	defer func() { r.Duration = time.Since(start); r.Passed = !r.Skipped && len(r.Failures) == 0 }()
 	allowed := false
 	for _, tr := range sc.Transports() {
@@ -352,7 +357,9 @@ func runCall(ctx context.Context, sc *Scenario, c *Call, target *Target, turnTim
 			r.fail("%s: %v", where(i), err)
 			break
 		}
+		listen := listening(phone)
 		rep, err := phone.Do(ctx, &t)
+		tr.Talk = estimateTurn(&t, rep, listen, target.Transport)
 		tr.Heard, tr.Status, tr.FirstWords, tr.Complete = rep.Text, rep.Status, rep.FirstWords, rep.Complete
 		if err != nil {
 			tr.Failures = append(tr.Failures, err.Error())
@@ -433,6 +440,7 @@ func runCall(ctx context.Context, sc *Scenario, c *Call, target *Target, turnTim
 		}
 	}
 	callEnd := time.Now()
+	estimateCall(&cr, turns)
 	cr.TransferReason = strings.TrimSpace(transferInfo.String())
 	evaluateFinal(ctx, c, target, callStart, callEnd, transferred, hungUp, authed, heardBeforeAuth.String(), &cr, r)
 	return cr, otps

@@ -31,6 +31,9 @@ type Gather struct {
 	ActionOnEmptyResult bool
 	NumDigits           string
 	Language            string
+	FinishOnKey         string // Twilio's default "#" when the attribute is absent
+	Timeout             string // seconds; "" is Twilio's default (5)
+	BargeIn             bool
 }
 
 // DialVerb is a <Dial> verb (a transfer to a human).
@@ -87,7 +90,11 @@ func ParseTwiML(data []byte) (*TwiML, error) {
 				if out.Gather == nil {
 					out.Gather = &Gather{Action: a["action"], Method: a["method"], Input: a["input"],
 						ActionOnEmptyResult: strings.EqualFold(a["actionOnEmptyResult"], "true"),
-						NumDigits:           a["numDigits"], Language: a["language"]}
+						NumDigits:           a["numDigits"], Language: a["language"], FinishOnKey: "#", Timeout: a["timeout"],
+						BargeIn: strings.EqualFold(a["bargeIn"], "true")}
+					if k, ok := a["finishOnKey"]; ok {
+						out.Gather.FinishOnKey = k
+					}
 				}
 			case "Redirect", "Number", "Enqueue", "Sip", "Client", "Queue":
 				text.Reset()

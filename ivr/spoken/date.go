@@ -238,7 +238,7 @@ func numericDate(ps []piece, lang Lang, now time.Time) (string, Reason) {
 				rank++
 			}
 			f1, f2, y := s[:a], s[a:a+b], s[a+b:]
-			if lang == Spanish {
+			if tableFor(lang).dayFirst {
 				cands = append(cands, candidate{d: f1, m: f2, y: y, rank: rank})
 			} else {
 				cands = append(cands, candidate{m: f1, d: f2, y: y, rank: rank})

@@ -49,4 +49,5 @@ const (
 	IntentCantReceive  Intent = "cant_receive" // "I can't get texts", "no cell phone", "landline"
 	IntentGoodbye      Intent = "goodbye"      // goodbye, "that's all", adiós
 	IntentHelp         Intent = "help"         // help, options, ayuda
+	IntentDetails      Intent = "details"      // details, "tell me more", detalles: the rest of a summary
 )

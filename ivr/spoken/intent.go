@@ -135,7 +135,7 @@ var intentTable = []struct {
 		"no me ha llegado", "no me llega", "no llega", "no tengo el codigo", "mandame el codigo", "envieme el codigo",
 		"mandalo otra vez", "otro codigo")},
 	{IntentSpanish, phrases("espanol", "spanish", "en espanol", "castellano")},
-	{IntentRefill, phrases("refill", "refills", "refill my", "renew", "renewal", "reorder", "resurtir", "surtir",
+	{IntentRefill, phrases("refill", "refills", "refill my", "renew", "renewal", "reorder", "resurtir", "surtir", "resurtido", "resurtidos", "surtido", "resurta", "reponer",
 		"rellenar", "renovar", "reabastecer")},
 	{IntentMedications, phrases("medication", "medications", "medicine", "medicines", "meds", "prescription",
 		"prescriptions", "pills", "drugs", "medicamento", "medicamentos", "medicina", "medicinas", "receta", "recetas")},
@@ -144,6 +144,8 @@ var intentTable = []struct {
 	{IntentGoodbye, phrases("goodbye", "good bye", "bye", "bye bye", "that's all", "that is all", "that's it",
 		"i'm done", "i am done", "hang up", "nothing else", "no thanks", "no thank you",
 		"adios", "chao", "eso es todo", "nada mas", "hasta luego")},
+	{IntentDetails, phrases("details", "detail", "more details", "tell me more", "the rest", "all of them", "the doses",
+		"doses", "dosage", "detalles", "detalle", "mas detalles", "todas", "todos", "las dosis", "dosis")},
 	{IntentRepeat, phrases("repeat", "repeat that", "say that again", "say again", "come again", "what was that", "what did you say", "one more time",
 		"again", "pardon", "repite", "repita", "repitelo", "otra vez", "de nuevo")},
 	{IntentHelp, phrases("help", "options", "menu", "what can i do", "what are my options", "choices",
@@ -175,4 +177,22 @@ func DetectIntent(input string, lang Lang) Intent {
 		}
 	}
 	return IntentRepeat
+}
+
+// Mentions reports whether input contains one of the phrases as whole words, accent- and case-insensitive
+// ("Español, por favor" mentions "espanol").
+func Mentions(input string, phrases ...string) bool {
+	ws := words(input)
+	for _, p := range phrases {
+		pw := strings.Fields(fold(p))
+		if len(pw) == 0 {
+			continue
+		}
+		for i := range ws {
+			if hasPrefixWords(ws[i:], pw) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -95,6 +95,10 @@ func TestDetectIntent(t *testing.T) {
 		{"I need a refill on my medication", English, IntentRefill},
 		{"refill my prescription please", English, IntentRefill},
 		{"quiero resurtir mi receta", Spanish, IntentRefill},
+		{"un resurtido, por favor", Spanish, IntentRefill}, // the word the Spanish menu offers
+		{"resurtido", Spanish, IntentRefill},
+		{"detalles", Spanish, IntentDetails},
+		{"tell me more", English, IntentDetails},
 		{"español", English, IntentSpanish},
 		{"espanol", English, IntentSpanish},
 		{"espan\u0303ol", English, IntentSpanish},

@@ -19,7 +19,7 @@ const maxNameBytes = 200
 // Digits are never part of a name; only digits, or a sentence that is not a name ("I'm calling about my
 // appointment"), is NeedName. A result over 200 bytes is Unclear.
 func Name(input string, lang Lang) (string, Reason) {
-	toks := nameTokens(truncate(input))
+	toks := asInLetters(nameTokens(truncate(input)))
 	hadDigits := false
 	kept := toks[:0]
 	for _, t := range toks {
@@ -42,6 +42,10 @@ func Name(input string, lang Lang) (string, Reason) {
 		j := i
 		for j < len(toks) && isSingleLetter(toks[j].text) && (j == i || !toks[j].wideGap) {
 			j++
+		}
+		if j-i == 1 && toks[i].asIn && initialOfNeighbour(toks[i].key, parts, toks[j:]) {
+			i = j // "Garcia, G as in George": the letter confirms a word already said
+			continue
 		}
 		if j-i >= 2 {
 			var b strings.Builder
@@ -105,6 +109,53 @@ type nameTok struct {
 	text    string
 	key     string // folded text, for matching lead-ins
 	wideGap bool   // preceded by two or more whitespace characters
+	asIn    bool   // a letter spelled with a word: "M as in Mary"
+}
+
+// asInWords introduce the word a letter is spelled with: "M as in Mary",
+// "M for Mike", "M like Mary", "M de María", "M como (en) Manuel".
+var asInWords = [][]string{{"as", "in"}, {"as"}, {"for"}, {"like"}, {"of"}, {"de"}, {"como", "en"}, {"como"}, {"con"}}
+
+// asInLetters replaces "M as in Mary" with the letter M. The spelling word
+// must start with the letter (NATO words and names do), so "J de la Cruz"
+// or a real name after "de" is left alone.
+func asInLetters(toks []nameTok) []nameTok {
+	out := toks[:0:0]
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		if isSingleLetter(t.text) {
+			if n := asInAt(toks[i+1:], t.key); n > 0 {
+				t.asIn = true
+				out = append(out, t)
+				i += n
+				continue
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// asInAt returns how many tokens of ws form "as in <word starting with letter>".
+func asInAt(ws []nameTok, letter string) int {
+	for _, ph := range asInWords {
+		if len(ws) <= len(ph) || !foldedEqual(ws, ph) {
+			continue
+		}
+		if w := ws[len(ph)].key; len(w) > 1 && strings.HasPrefix(w, letter) {
+			return len(ph) + 1
+		}
+	}
+	return 0
+}
+
+// initialOfNeighbour reports whether a lone spelled letter is the initial of
+// the word said just before or just after it.
+func initialOfNeighbour(letter string, before []nameWord, after []nameTok) bool {
+	if len(before) > 0 && strings.HasPrefix(fold(before[len(before)-1].text), letter) {
+		return true
+	}
+	return len(after) > 0 && !isSingleLetter(after[0].text) && strings.HasPrefix(after[0].key, letter)
 }
 
 // nameTokens splits on anything that is not a letter, mark, digit, apostrophe or hyphen. Only whitespace

@@ -206,7 +206,38 @@ var esWords = map[string]tok{
 var esOnlyInSpanish = map[string]bool{"once": true, "un": true, "una": true, "son": true, "este": true, "es": true}
 var enOnlyInEnglish = map[string]bool{"o": true, "to": true, "too": true, "for": true, "fore": true, "won": true, "ate": true, "tree": true, "mar": true, "i": true, "is": true, "in": true}
 
-// classify maps one folded word to its token, preferring the caller's language.
+// wordTable is one language's number, month and filler words. Adding a
+// language is one more row in wordTables (plus its intent and yes/no
+// phrases in intent.go, which accept every language at once).
+type wordTable struct {
+	lang  Lang
+	words map[string]tok
+	// only holds words read only in this language: elsewhere they are
+	// ordinary words ("o" is "or" in Spanish, "once" is not eleven in English).
+	only map[string]bool
+	// dayFirst: numeric dates said or written day/month/year ("3/4/1980" is
+	// the 3rd of April in Spanish).
+	dayFirst bool
+}
+
+// wordTables: the first is the default for an unknown Lang.
+var wordTables = []wordTable{
+	{lang: English, words: enWords, only: enOnlyInEnglish},
+	{lang: Spanish, words: esWords, only: esOnlyInSpanish, dayFirst: true},
+}
+
+func tableFor(lang Lang) *wordTable {
+	for i := range wordTables {
+		if wordTables[i].lang == lang {
+			return &wordTables[i]
+		}
+	}
+	return &wordTables[0]
+}
+
+// classify maps one folded word to its token, preferring the caller's
+// language; the other languages' words count too (bilingual callers mix
+// them) unless they are words only of their own language.
 func classify(w string, lang Lang) tok {
 	if allASCIIDigits(w) {
 		return tok{kind: kNumeral, text: w}
@@ -214,15 +245,18 @@ func classify(w string, lang Lang) tok {
 	if n, ok := numeralOrdinal(w); ok {
 		return tok{kind: kOrdinal, val: n}
 	}
-	primary, secondary, secondaryOnly := enWords, esWords, esOnlyInSpanish
-	if lang == Spanish {
-		primary, secondary, secondaryOnly = esWords, enWords, enOnlyInEnglish
-	}
-	if t, ok := primary[w]; ok {
+	primary := tableFor(lang)
+	if t, ok := primary.words[w]; ok {
 		return t
 	}
-	if t, ok := secondary[w]; ok && !secondaryOnly[w] {
-		return t
+	for i := range wordTables {
+		other := &wordTables[i]
+		if other == primary {
+			continue
+		}
+		if t, ok := other.words[w]; ok && !other.only[w] {
+			return t
+		}
 	}
 	return tok{kind: kUnknown}
 }
