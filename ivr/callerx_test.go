@@ -78,14 +78,22 @@ func TestLanguageChoiceBySpeech(t *testing.T) {
 // and the relay declares a voice per language.
 func TestRelayPromptDesign(t *testing.T) {
 	f := newFixture(t, FrontendRelay, nil)
-	doc := parseTwiML(t, f.post("/twilio/voice", callForm("CA00000000000000000000000000000c02"), nil))
+	const sid = "CA00000000000000000000000000000c02"
+	doc := parseTwiML(t, f.post("/twilio/voice", callForm(sid), nil))
+	nonce := relayNonce(doc)
 	cr := doc.Verbs[0].Inner[0]
-	if cr.XMLName.Local != "ConversationRelay" || len(cr.Inner) != len(languages) || cr.attr("hints") != lookupLang(spoken.English).MenuHints {
+	var langs []twimlVerb
+	for _, in := range cr.Inner {
+		if in.XMLName.Local == "Language" {
+			langs = append(langs, in)
+		}
+	}
+	if cr.XMLName.Local != "ConversationRelay" || len(langs) != len(languages) || cr.attr("hints") != lookupLang(spoken.English).MenuHints || nonce == "" {
 		t.Fatalf("relay TwiML: %+v", doc.Verbs[0])
 	}
 	for i, l := range languages {
-		if cr.Inner[i].attr("code") != l.Tag || cr.Inner[i].attr("voice") != l.RelayVoice || cr.Inner[i].attr("ttsProvider") != "Amazon" {
-			t.Errorf("<Language> %d: %+v", i, cr.Inner[i])
+		if langs[i].attr("code") != l.Tag || langs[i].attr("voice") != l.RelayVoice || langs[i].attr("ttsProvider") != "Amazon" {
+			t.Errorf("<Language> %d: %+v", i, langs[i])
 		}
 	}
 	ws, _, err := dialRelay(t, f, "")
@@ -93,7 +101,7 @@ func TestRelayPromptDesign(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.Close()
-	ws.WriteJSON(map[string]any{"type": "setup", "callSid": "CA00000000000000000000000000000c02", "from": "+15555550101", "to": "+15555550199"})
+	ws.WriteJSON(setupMsg(sid, "VX"+sid, nonce))
 	type tok struct {
 		Type          string `json:"type"`
 		Token         string `json:"token"`
