@@ -27,9 +27,10 @@ Usage:
   voiceauth load --calls N --concurrency C --transport relay|webhook
   voiceauth otp-outbox [--data-dir DIR] [PHONE]      latest one-time code texted to PHONE (dev SMS outbox)
   voiceauth keys generate|show|rotate|sign-tools     the MCP server's Ed25519 identity
-  voiceauth audit verify|export [--patient ID --from DATE --to DATE]
+  voiceauth audit verify [--checkpoint FILE]|anchor|export [--patient ID --from DATE --to DATE]
+  voiceauth pins list|clear --server URL    MCP server identity keys pinned on first use
   voiceauth lockouts list|clear [--patient ID | --number E164]
-  voiceauth secrets init|rotate           create or rotate the secrets file
+  voiceauth secrets init|rotate [--what sealing|signing|audit]   create the secrets file (or add missing keys) or rotate one key
 
 Run "voiceauth serve -h" for configuration flags; each has an environment variable.
 `
@@ -61,6 +62,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return audit(rest, stdout, stderr)
 	case "lockouts":
 		return lockouts(rest, stdout, stderr)
+	case "pins":
+		return pins(rest, stdout, stderr)
 	case "secrets":
 		return secrets(rest, stdout, stderr)
 	case "help", "-h", "--help":

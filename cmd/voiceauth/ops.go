@@ -54,13 +54,13 @@ func otpOutbox(args []string, stdout, stderr io.Writer) int {
 
 func secrets(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: voiceauth secrets init|rotate [--data-dir DIR] [--secrets-file FILE] [--what sealing|signing]")
+		fmt.Fprintln(stderr, "usage: voiceauth secrets init|rotate [--data-dir DIR] [--secrets-file FILE] [--what sealing|signing|audit]")
 		return 2
 	}
 	fs := flag.NewFlagSet("secrets", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir, _, secretsFile := storeFlags(fs)
-	what := fs.String("what", "sealing", "rotate: sealing (re-seal stored data) or signing (AS token keys)")
+	what := fs.String("what", "sealing", "rotate: sealing (re-seal stored data), signing (AS token keys) or audit (audit-chain HMAC key)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -90,6 +90,8 @@ func secrets(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
 				return 1
 			}
+		case "audit":
+			s.RotateAuditKey()
 		case "sealing":
 			v := s.RotateSealingKey()
 			if err := s.Save(cfg.SecretsFile); err != nil {
@@ -116,7 +118,7 @@ func secrets(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "sealing key %d is current; %d stored values re-sealed\n", v, n)
 			return 0
 		default:
-			fmt.Fprintf(stderr, "voiceauth secrets rotate: --what must be sealing or signing\n")
+			fmt.Fprintf(stderr, "voiceauth secrets rotate: --what must be sealing, signing or audit\n")
 			return 2
 		}
 		if err := s.Save(cfg.SecretsFile); err != nil {
@@ -132,7 +134,7 @@ func secrets(args []string, stdout, stderr io.Writer) int {
 
 func audit(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: voiceauth audit verify|export [--patient ID] [--from YYYY-MM-DD] [--to YYYY-MM-DD]")
+		fmt.Fprintln(stderr, "usage: voiceauth audit verify [--checkpoint FILE] | anchor | export [--patient ID] [--from YYYY-MM-DD] [--to YYYY-MM-DD]")
 		return 2
 	}
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
@@ -141,6 +143,7 @@ func audit(args []string, stdout, stderr io.Writer) int {
 	patient := fs.String("patient", "", "patient id (export)")
 	from := fs.String("from", "", "first day, YYYY-MM-DD (export)")
 	to := fs.String("to", "", "last day, YYYY-MM-DD (export)")
+	checkpoint := fs.String("checkpoint", "", "signed checkpoint from `audit anchor` to check the chain against (verify)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -152,7 +155,12 @@ func audit(args []string, stdout, stderr io.Writer) int {
 	}
 	defer st.Close()
 	switch args[0] {
+	case "anchor":
+		return auditAnchor(ctx, st, sec, stdout, stderr)
 	case "verify":
+		if *checkpoint != "" {
+			return auditVerifyCheckpoint(ctx, st, sec, *checkpoint, stdout, stderr)
+		}
 		rep, err := st.VerifyAudit(ctx)
 		if err != nil {
 			fmt.Fprintln(stderr, "voiceauth audit verify:", err)
