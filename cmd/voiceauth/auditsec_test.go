@@ -208,8 +208,11 @@ func TestAuditKeyInSecrets(t *testing.T) {
 	if code, _, errOut := runCLI(t, "audit", "verify", "--data-dir", dir); code == 0 || !strings.Contains(errOut, "secrets init") {
 		t.Fatalf("audit verify with a secrets file lacking audit keys: %d %q", code, errOut)
 	}
-	if code, _, errOut := runCLI(t, "secrets", "init", "--data-dir", dir); code != 0 {
-		t.Fatal(errOut)
+	if code, out, errOut := runCLI(t, "secrets", "init", "--data-dir", dir); code != 0 || !strings.Contains(out, "added the missing keys") {
+		t.Fatalf("secrets init on a file without audit keys: %d %q %q", code, out, errOut)
+	}
+	if code, out, _ := runCLI(t, "secrets", "init", "--data-dir", dir); code != 0 || !strings.Contains(out, "nothing changed") {
+		t.Fatalf("secrets init on a complete file: %d %q", code, out)
 	}
 	if code, out, errOut := runCLI(t, "pins", "list", "--data-dir", dir); code != 0 {
 		t.Fatalf("after secrets init: %d %q %q", code, out, errOut)

@@ -67,14 +67,19 @@ func secrets(args []string, stdout, stderr io.Writer) int {
 	cfg := app.Defaults(app.Config{DataDir: *dataDir, SecretsFile: *secretsFile, Store: os.Getenv("VOICEAUTH_STORE")})
 	switch args[0] {
 	case "init":
+		before, _ := os.ReadFile(cfg.SecretsFile)
 		_, created, err := app.LoadSecrets(cfg.SecretsFile, true)
 		if err != nil {
 			fmt.Fprintln(stderr, "voiceauth secrets init:", err)
 			return 1
 		}
-		if created {
+		after, _ := os.ReadFile(cfg.SecretsFile)
+		switch {
+		case created:
 			fmt.Fprintf(stdout, "created %s (mode 0600); give every instance sharing a store this same file\n", cfg.SecretsFile)
-		} else {
+		case string(before) != string(after):
+			fmt.Fprintf(stdout, "added the missing keys to %s; give every instance sharing a store this same file\n", cfg.SecretsFile)
+		default:
 			fmt.Fprintf(stdout, "%s already exists; nothing changed\n", cfg.SecretsFile)
 		}
 		return 0
