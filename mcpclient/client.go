@@ -263,6 +263,11 @@ func (s *Session) checkIdentity(ctx context.Context) error {
 	if err != nil {
 		return identityErr("%v", err)
 	}
+	// A key its own holder has revoked is refused under every policy: a
+	// pin on it (or a first use) must not outlive the revocation.
+	if revokedItself(md, pub, key.KeyID, thumb) {
+		return identityErr("server key %s is revoked by a revocation record it signed", key.KeyID)
+	}
 
 	switch c.Policy.Mode {
 	case PolicyPublisher:

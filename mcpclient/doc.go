@@ -54,7 +54,12 @@
 //     pinned key naming the presented key; the pin then moves. Otherwise
 //     ErrIdentity, and the caller is transferred. (As the draft says, this
 //     does not help after a compromise of the old key; that needs an operator
-//     to clear the pin.)
+//     to clear the pin: `voiceauth pins clear`.)
+//   - Revocation: a "revocation" attestation signed by the presented key and
+//     naming it (revokedThumbprint, or revokedKid alone as in the draft) makes
+//     every policy refuse that key, pinned, first used or publisher-attested;
+//     the signature is checked over the record as received minus
+//     "signature". Revocations not signed by the key they name are ignored.
 //   - "Challenge bytes" means the decoded nonce; timestamps are RFC 3339 UTC
 //     and signed as the exact string sent.
 //

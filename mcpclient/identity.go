@@ -591,6 +591,66 @@ func SignRotation(old, next jose.JSONWebKey, at time.Time) (RotationRecord, erro
 	return r, nil
 }
 
+// SignRevocation records, under key, that key is revoked (reason e.g.
+// "key-compromise") with no replacement: a client that sees it refuses the
+// key, pinned or not, until an operator clears the pin.
+func SignRevocation(key jose.JSONWebKey, reason string, at time.Time) (RotationRecord, error) {
+	priv, err := privateKey(key)
+	if err != nil {
+		return RotationRecord{}, err
+	}
+	tp, err := Thumbprint(key)
+	if err != nil {
+		return RotationRecord{}, err
+	}
+	r := RotationRecord{Type: "revocation", RevokedKeyID: key.KeyID, RevokedThumbprint: tp, Reason: reason,
+		SignedAt: at.UTC().Format(time.RFC3339)}
+	msg, err := canonical(r)
+	if err != nil {
+		return RotationRecord{}, err
+	}
+	r.Signature = b64.EncodeToString(ed25519.Sign(priv, msg))
+	return r, nil
+}
+
+// revokedItself reports whether md carries a revocation attestation that
+// names the presented key (by thumbprint, or by kid when the record has no
+// thumbprint, as the draft's records do) and is signed by that key: the
+// key's holder has declared it revoked, whether for a rotation or a
+// compromise, so no policy may accept it any more. The signature is checked
+// over the attestation as received minus "signature", so records written
+// by other implementations (other members, no thumbprints) count too. A
+// record with a bad signature is ignored: anyone could write one.
+func revokedItself(md *IdentityMetadata, pub ed25519.PublicKey, kid, thumb string) bool {
+	str := func(m map[string]json.RawMessage, k string) string {
+		var v string
+		if raw, ok := m[k]; ok && json.Unmarshal(raw, &v) != nil {
+			return ""
+		}
+		return v
+	}
+	for _, raw := range md.Attestations {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(raw, &m) != nil || str(m, "type") != "revocation" {
+			continue
+		}
+		tp, rk := str(m, "revokedThumbprint"), str(m, "revokedKid")
+		if !(tp == thumb || (tp == "" && rk != "" && rk == kid)) {
+			continue
+		}
+		sig := str(m, "signature")
+		delete(m, "signature")
+		msg, err := canonical(m)
+		if err != nil {
+			continue
+		}
+		if verifySig(pub, msg, sig) == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // VerifyRotation checks that r hands over from the pinned key to next.
 func VerifyRotation(r RotationRecord, pinned, next jose.JSONWebKey) error {
 	oldPub, err := publicKey(pinned)

@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -122,22 +123,53 @@ func (s *sqlStore) AppendAudit(ctx context.Context, e *AuditEvent) error {
 
 // appendAudit chains e onto the head inside the caller's transaction. The
 // head row is read with a lock (FOR UPDATE on PostgreSQL; SQLite's write
-// transaction is exclusive), so concurrent appenders queue up.
+// transaction is exclusive), so concurrent appenders queue up. A head left
+// by an unkeyed (earlier) chain gets the AuditKeyed record first.
 func (s *sqlStore) appendAudit(ctx context.Context, x execer, e AuditEvent) (AuditEvent, error) {
+	headSeq, headHash, err := s.keyedHead(ctx, x)
+	if err != nil {
+		return e, err
+	}
+	return s.appendChained(ctx, x, headSeq, headHash, e)
+}
+
+// keyedHead reads and locks the head; if it is an unkeyed record (a chain
+// written by an earlier version), it appends the AuditKeyed record first
+// and returns that as the head.
+func (s *sqlStore) keyedHead(ctx context.Context, x execer) (int64, []byte, error) {
 	var (
 		headSeq  int64
 		headHash []byte
 	)
 	if err := x.queryRow(ctx, qAuditHead+s.be.lockRow()).Scan(&headSeq, &headHash); err != nil {
-		return e, err
+		return 0, nil, err
 	}
+	if _, legacy, _ := auditValueVersion(headHash); headSeq == 0 || !legacy {
+		return headSeq, headHash, nil
+	}
+	m, err := s.appendChained(ctx, x, headSeq, headHash, AuditEvent{
+		Type: AuditKeyed, Actor: "session", Outcome: "keyed",
+		Detail: map[string]string{
+			"legacy_through_seq": strconv.FormatInt(headSeq, 10),
+			"legacy_head":        hex.EncodeToString(headHash),
+		},
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return m.Seq, m.Hash, nil
+}
+
+// appendChained writes e after the head (headSeq, headHash), keyed under
+// the current audit key, and moves the head.
+func (s *sqlStore) appendChained(ctx context.Context, x execer, headSeq int64, headHash []byte, e AuditEvent) (AuditEvent, error) {
 	if e.Time.IsZero() {
 		e.Time = s.now()
 	}
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
 	e.Seq = headSeq + 1
 	e.PrevHash = headHash
-	e.Hash = auditHash(e.PrevHash, &e)
+	e.Hash, _ = s.audit.sum(s.audit.current, e.PrevHash, &e)
 	detail := e.Detail
 	if detail == nil {
 		detail = map[string]string{}
@@ -227,10 +259,17 @@ func (s *sqlStore) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, 
 }
 
 // VerifyAudit walks the whole chain in order. It detects a modified record
-// (hash mismatch), a deleted record (sequence gap / prev_hash mismatch), a
-// deleted tail (the head row is ahead of the last record) and a deleted
-// prefix that no checkpoint accounts for.
+// (MAC mismatch), a deleted record (sequence gap / prev_hash mismatch), a
+// deleted tail (the head row is ahead of the last record), a deleted prefix
+// that no checkpoint accounts for, and unkeyed records that no AuditKeyed
+// record vouches for (a chain rebuilt with plain hashes). A chain rebuilt
+// by someone holding the audit key, or truncated together with its head
+// row, needs an anchor kept elsewhere: VerifyAuditAnchor.
 func (s *sqlStore) VerifyAudit(ctx context.Context) (AuditReport, error) {
+	return s.verifyAudit(ctx, nil)
+}
+
+func (s *sqlStore) verifyAudit(ctx context.Context, anchor *AuditAnchor) (AuditReport, error) {
 	var (
 		rep       AuditReport
 		headSeq   int64
@@ -238,6 +277,11 @@ func (s *sqlStore) VerifyAudit(ctx context.Context) (AuditReport, error) {
 		first     *AuditEvent
 		prev      *AuditEvent
 		explained = map[string]bool{} // "seq:hexhash" of purged tails named by checkpoints
+
+		keyedSeen               bool  // a keyed record came before
+		firstLegacy, lastLegacy int64 // unkeyed records seen (a prefix of the chain)
+		legacyVouched           int64 // legacy_through_seq of a valid AuditKeyed record
+		anchored                *AuditEvent
 	)
 	fail := func(seq int64, problem string) {
 		if rep.Problem == "" {
@@ -265,7 +309,6 @@ func (s *sqlStore) VerifyAudit(ctx context.Context) (AuditReport, error) {
 				rep.Checkpoints++
 				explained[e.Detail["purged_through_seq"]+":"+e.Detail["purged_through_hash"]] = true
 			}
-			want := auditHash(e.PrevHash, &e)
 			switch {
 			case prev == nil:
 				ec := e
@@ -275,8 +318,39 @@ func (s *sqlStore) VerifyAudit(ctx context.Context) (AuditReport, error) {
 			case !bytes.Equal(e.PrevHash, prev.Hash):
 				fail(e.Seq, fmt.Sprintf("record %d does not chain to record %d", e.Seq, prev.Seq))
 			}
-			if !bytes.Equal(want, e.Hash) {
-				fail(e.Seq, fmt.Sprintf("record %d was modified", e.Seq))
+			v, legacy, ok := auditValueVersion(e.Hash)
+			switch {
+			case !ok:
+				fail(e.Seq, fmt.Sprintf("record %d has no valid chain value", e.Seq))
+			case legacy:
+				rep.Legacy++
+				if keyedSeen {
+					fail(e.Seq, fmt.Sprintf("record %d is not keyed but follows keyed records (rewritten without the audit key)", e.Seq))
+				}
+				if firstLegacy == 0 {
+					firstLegacy = e.Seq
+				}
+				lastLegacy = e.Seq
+				if !bytes.Equal(auditHash(e.PrevHash, &e), e.Hash) {
+					fail(e.Seq, fmt.Sprintf("record %d was modified", e.Seq))
+				}
+			default:
+				keyedSeen = true
+				want, known := s.audit.sum(v, e.PrevHash, &e)
+				switch {
+				case !known:
+					fail(e.Seq, fmt.Sprintf("record %d is keyed under audit key version %d, which this keyring does not hold", e.Seq, v))
+				case !hmac.Equal(want, e.Hash):
+					fail(e.Seq, fmt.Sprintf("record %d was modified", e.Seq))
+				case e.Type == AuditKeyed:
+					if n, err := strconv.ParseInt(e.Detail["legacy_through_seq"], 10, 64); err == nil && n > legacyVouched {
+						legacyVouched = n
+					}
+				}
+			}
+			if anchor != nil && e.Seq == anchor.Seq {
+				ec := e
+				anchored = &ec
 			}
 			ec := e
 			prev = &ec
@@ -301,7 +375,39 @@ func (s *sqlStore) VerifyAudit(ctx context.Context) (AuditReport, error) {
 	case prev != nil && !bytes.Equal(prev.Hash, headHash):
 		fail(prev.Seq, fmt.Sprintf("record %d does not match the chain head", prev.Seq))
 	}
+	if lastLegacy > legacyVouched {
+		from := max(firstLegacy, legacyVouched+1)
+		fail(from, fmt.Sprintf("records %d..%d are not keyed and no keyed record vouches for them (a chain rebuilt without the audit key)", from, lastLegacy))
+	}
+	if anchor != nil {
+		checkAnchor(anchor, anchored, first, prev, explained, fail)
+	}
 	return rep, nil
+}
+
+// checkAnchor compares the anchored record with the chain as read.
+func checkAnchor(a *AuditAnchor, anchored, first, last *AuditEvent, explained map[string]bool, fail func(int64, string)) {
+	switch {
+	case last == nil || a.Seq > last.Seq:
+		end := int64(0)
+		if last != nil {
+			end = last.Seq
+		}
+		fail(a.Seq, fmt.Sprintf("the anchor names record %d but the chain ends at record %d: the chain was truncated", a.Seq, end))
+	case anchored != nil:
+		if !bytes.Equal(anchored.Hash, a.Hash) {
+			fail(a.Seq, fmt.Sprintf("record %d differs from the anchor: the chain was rebuilt", a.Seq))
+		}
+	case first != nil && a.Seq < first.Seq:
+		// Purged since: a purge checkpoint that names exactly this record
+		// still proves it; otherwise the anchor cannot be checked.
+		if explained[strconv.FormatInt(a.Seq, 10)+":"+hex.EncodeToString(a.Hash)] {
+			return
+		}
+		fail(a.Seq, fmt.Sprintf("record %d named by the anchor has been purged and no checkpoint names it: the anchor can no longer be checked (anchor more often than records are purged)", a.Seq))
+	default:
+		fail(a.Seq, fmt.Sprintf("record %d named by the anchor is missing", a.Seq))
+	}
 }
 
 // PurgeAudit deletes the oldest records — the longest prefix of the chain

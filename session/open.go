@@ -15,6 +15,12 @@ type Options struct {
 	// Sealer encrypts call state, tokens, record data and patient profiles
 	// at rest. Required: there is no unsealed mode.
 	Sealer *Sealer
+	// AuditKeys key the audit chain (HMAC-SHA256) by version; new records
+	// use AuditKeyCurrent, and older versions stay to verify older records.
+	// nil derives the keyring from the Sealer's keys (tests, embedders);
+	// voiceauth passes the audit keys of its secrets file.
+	AuditKeys       map[uint32][]byte
+	AuditKeyCurrent uint32
 	// Now is the clock for timestamps and expiry; nil means time.Now.
 	Now func() time.Time
 	// Logger receives operational messages (never PHI, tokens or state);
@@ -53,8 +59,15 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	keys, cur := opts.AuditKeys, opts.AuditKeyCurrent
+	if keys == nil {
+		keys, cur = opts.Sealer.auditKeys, opts.Sealer.current
+	}
+	audit, err := newAuditKeyring(keys, cur)
+	if err != nil {
+		return nil, err
+	}
 	var be backend
-	var err error
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		be, err = openPostgres(ctx, dsn)
 	} else {
@@ -67,8 +80,13 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 		be.close()
 		return nil, err
 	}
+	st := &sqlStore{be: be, sealer: opts.Sealer, audit: audit, now: now, log: log}
+	if err := st.startKeyedChain(ctx); err != nil {
+		be.close()
+		return nil, fmt.Errorf("session: start the keyed audit chain: %w", err)
+	}
 	log.Debug("session store open", "backend", be.name())
-	return &sqlStore{be: be, sealer: opts.Sealer, now: now, log: log}, nil
+	return st, nil
 }
 
 // runMigrations applies the embedded migrations newer than the database's

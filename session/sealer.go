@@ -3,7 +3,9 @@ package session
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -28,6 +30,9 @@ const (
 type Sealer struct {
 	current uint32
 	aeads   map[uint32]cipher.AEAD
+	// auditKeys are derived from the sealing keys, for a store opened
+	// without audit keys of its own (Options.AuditKeys).
+	auditKeys map[uint32][]byte
 }
 
 // NewSealer builds a Sealer from key version → 32-byte key; current names
@@ -36,7 +41,7 @@ func NewSealer(keys map[uint32][]byte, current uint32) (*Sealer, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("session: sealer needs at least one key")
 	}
-	s := &Sealer{current: current, aeads: make(map[uint32]cipher.AEAD, len(keys))}
+	s := &Sealer{current: current, aeads: make(map[uint32]cipher.AEAD, len(keys)), auditKeys: make(map[uint32][]byte, len(keys))}
 	for v, k := range keys {
 		if len(k) != sealKeyLen {
 			return nil, fmt.Errorf("session: sealing key version %d is %d bytes, want %d", v, len(k), sealKeyLen)
@@ -50,6 +55,9 @@ func NewSealer(keys map[uint32][]byte, current uint32) (*Sealer, error) {
 			return nil, err
 		}
 		s.aeads[v] = aead
+		m := hmac.New(sha256.New, k)
+		m.Write([]byte("voiceauth session: audit chain key"))
+		s.auditKeys[v] = m.Sum(nil)
 	}
 	if _, ok := s.aeads[current]; !ok {
 		return nil, fmt.Errorf("session: current sealing key version %d is not in the keyring", current)

@@ -46,6 +46,9 @@ func openSQLite(ctx context.Context, path string) (*sqliteBackend, error) {
 			return nil, fmt.Errorf("session: create store directory: %w", err)
 		}
 	}
+	if err := restrictFiles(path); err != nil {
+		return nil, err
+	}
 	params := url.Values{}
 	params.Set("_journal_mode", "WAL")
 	params.Set("_busy_timeout", "5000")
@@ -65,10 +68,6 @@ func openSQLite(ctx context.Context, path string) (*sqliteBackend, error) {
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("session: open SQLite: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
-		w.Close()
-		return nil, fmt.Errorf("session: restrict SQLite file: %w", err)
 	}
 	// Checkpoints (which fsync) run in the background, not inside whichever
 	// commit happens to cross the WAL threshold: that commit's caller would
@@ -102,6 +101,33 @@ func openSQLite(ctx context.Context, path string) (*sqliteBackend, error) {
 	b.restartFrames.Store(walRestartFrames)
 	go b.checkpointer()
 	return b, nil
+}
+
+// restrictFiles makes the database file owner-only before SQLite opens it:
+// SQLite creates the -wal and -shm files with the database file's mode, so
+// creating it 0600 ourselves (rather than chmod after SQLite made it 0644)
+// leaves no moment in which any of the three is readable by others. Files
+// left by older versions are tightened too. The directory is created 0700
+// when it does not exist; an existing one is left alone (it may be shared).
+func restrictFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("session: create SQLite file: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err == nil && fi.Mode().Perm()&0o077 != 0 {
+			err = os.Chmod(p, fi.Mode().Perm()&0o700)
+		}
+		if err != nil {
+			return fmt.Errorf("session: restrict SQLite file: %w", err)
+		}
+	}
+	return nil
 }
 
 // checkpointer copies the WAL back into the database file every 250 ms

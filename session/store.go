@@ -83,8 +83,9 @@ type Pin struct {
 	UpdatedAt  time.Time
 }
 
-// AuditEvent is one append-only, hash-chained audit record. It never carries
-// PHI: Subject and Number are keyed hashes made by the caller.
+// AuditEvent is one append-only audit record, chained to the one before by
+// an HMAC under the audit key (see auditkey.go). It never carries PHI:
+// Subject and Number are keyed hashes made by the caller.
 type AuditEvent struct {
 	Seq      int64
 	Time     time.Time
@@ -95,8 +96,8 @@ type AuditEvent struct {
 	CallRef  string
 	Outcome  string
 	Detail   map[string]string
-	PrevHash []byte
-	Hash     []byte
+	PrevHash []byte // the previous record's Hash
+	Hash     []byte // key version ‖ HMAC (36 bytes), or SHA-256 (32) for records older than the keyed chain
 }
 
 // AuditFilter selects audit records; zero fields match everything.
@@ -112,6 +113,7 @@ type AuditFilter struct {
 type AuditReport struct {
 	Records     int
 	Checkpoints int
+	Legacy      int    // records under the unkeyed SHA-256 of earlier versions
 	FirstBad    int64  // Seq of the first record that breaks the chain, 0 if none
 	Problem     string // human-readable reason, "" if the chain is intact
 }
@@ -171,6 +173,11 @@ type Store interface {
 	// MCP identity pins.
 	GetPin(ctx context.Context, server string) (*Pin, error) // ErrNotFound
 	PutPin(ctx context.Context, p *Pin) error                // insert or replace
+	ListPins(ctx context.Context) ([]Pin, error)             // ordered by server
+	// DeletePin removes server's pin and, when e is not nil, appends e to
+	// the audit trail in the same transaction (so an operator's clearing is
+	// on record if and only if it happened). ErrNotFound if there was none.
+	DeletePin(ctx context.Context, server string, e *AuditEvent) error
 
 	// Audit trail.
 	AppendAudit(ctx context.Context, e *AuditEvent) error // fills Seq, PrevHash, Hash

@@ -530,7 +530,7 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) Store) {
 		r := &Record{Kind: "code", Key: "c1", Data: []byte("code data")}
 		e := &AuditEvent{Type: "code.issued", Actor: "ivr", Outcome: "code_issued"}
 		must(t, st.PutRecordAudit(ctx, r, e))
-		if r.Version != 1 || e.Seq != 1 || len(e.Hash) != 32 {
+		if r.Version != 1 || e.Seq != 1 || len(e.Hash) != auditMACLen {
 			t.Fatalf("record version %d, audit seq %d hash %x", r.Version, e.Seq, e.Hash)
 		}
 		if got, err := st.GetRecord(ctx, "code", "c1"); err != nil || string(got.Data) != "code data" {
@@ -699,7 +699,7 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) Store) {
 			e := &AuditEvent{Type: "kba.failed", Actor: "voiceauth-ivr", Subject: "patient:aa", Number: "number:bb",
 				CallRef: fmt.Sprintf("call:%d", i), Outcome: "fail", Detail: map[string]string{"attempt": fmt.Sprint(i)}}
 			must(t, st.AppendAudit(ctx, e))
-			if e.Seq != int64(i+1) || len(e.Hash) != 32 || (i == 0) != (len(e.PrevHash) == 0) {
+			if e.Seq != int64(i+1) || len(e.Hash) != auditMACLen || (i == 0) != (len(e.PrevHash) == 0) {
 				t.Fatalf("appended %+v", e)
 			}
 		}
@@ -894,6 +894,8 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) Store) {
 			t.Fatalf("VerifyAudit after concurrent appends = %+v, %v", rep, err)
 		}
 	})
+
+	auditKeySuite(t, open)
 
 	t.Run("MixedConcurrency", func(t *testing.T) {
 		st := open(t)

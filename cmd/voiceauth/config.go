@@ -159,6 +159,9 @@ func (v values) appConfig() (app.Config, error) {
 	default:
 		return cfg, fmt.Errorf("VOICEAUTH_FRONTEND must be gather or relay, not %q", cfg.Frontend)
 	}
+	if err := app.CheckIssuerPin(cfg.MCPURL, cfg.ASIssuer); err != nil {
+		return cfg, err
+	}
 	n, err := strconv.Atoi(v["generated-patients"])
 	if err != nil || n < 0 {
 		return cfg, fmt.Errorf("generated-patients must be a whole number, not %q", v["generated-patients"])

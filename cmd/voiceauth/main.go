@@ -33,9 +33,10 @@ var commands = map[string]command{
 	"load":       {"load --calls N --concurrency C --transport relay|webhook", "drive synthetic callers and report latency and memory", ignoreStdin(scenarios.LoadMain)},
 	"otp-outbox": {"otp-outbox [--data-dir DIR] PHONE", "latest one-time code texted to PHONE (dev SMS outbox)", ignoreStdin(otpOutbox)},
 	"keys":       {"keys generate|show|rotate|sign-tools", "the MCP server's Ed25519 identity", ignoreStdin(keys)},
-	"audit":      {"audit verify|export", "check or export the audit trail", ignoreStdin(audit)},
+	"audit":      {"audit verify|anchor|export", "check, anchor or export the audit trail", ignoreStdin(audit)},
+	"pins":       {"pins list|clear", "MCP server identity keys pinned on first use", ignoreStdin(pins)},
 	"lockouts":   {"lockouts list|clear", "see and lift KBA lockouts", ignoreStdin(lockouts)},
-	"secrets":    {"secrets init|rotate", "create or rotate the secrets file", ignoreStdin(secrets)},
+	"secrets":    {"secrets init|rotate", "create the secrets file (or add missing keys) or rotate one key", ignoreStdin(secrets)},
 	"bench":      {"bench webhook [flags]", "signed webhooks: voiceauth against a bare twilio-go handler, with the ratio", ignoreStdin(scenarios.BenchMain)},
 }
 

@@ -60,8 +60,8 @@ func otpOutbox(args []string, stdout, stderr io.Writer) int {
 
 var secretsCmd = cli.Group{Name: "secrets", Summary: "Create or rotate the secrets file (pepper, sealing, signing and identity keys) every instance shares.",
 	Actions: []cli.Action{
-		{Name: "init", Args: "[flags]", Summary: "create the secrets file if it does not exist"},
-		{Name: "rotate", Args: "[--what sealing|signing] [flags]", Summary: "add a new sealing key (and re-seal stored data) or AS signing key"},
+		{Name: "init", Args: "[flags]", Summary: "create the secrets file, or add the keys an older file lacks"},
+		{Name: "rotate", Args: "[--what sealing|signing|audit] [flags]", Summary: "add a new sealing key (and re-seal stored data), AS signing key or audit-chain key"},
 	}}
 
 func secrets(args []string, stdout, stderr io.Writer) int {
@@ -73,7 +73,7 @@ func secrets(args []string, stdout, stderr io.Writer) int {
 	dataDir, store, secretsFile := storeFlags(fs)
 	what := new(string)
 	if a.Name == "rotate" {
-		what = fs.String("what", "sealing", "sealing (re-seal stored data) or signing (AS token keys)")
+		what = fs.String("what", "sealing", "sealing (re-seal stored data), signing (AS token keys) or audit (audit-chain HMAC key)")
 	}
 	if code, ok := cli.Parse(fs, rest, stdout, stderr); !ok {
 		return code
@@ -81,14 +81,19 @@ func secrets(args []string, stdout, stderr io.Writer) int {
 	cfg := app.Defaults(app.Config{DataDir: *dataDir, SecretsFile: *secretsFile, Store: *store})
 	switch a.Name {
 	case "init":
+		before, _ := os.ReadFile(cfg.SecretsFile)
 		_, created, err := app.LoadSecrets(cfg.SecretsFile, true)
 		if err != nil {
 			fmt.Fprintln(stderr, "voiceauth secrets init:", err)
 			return 1
 		}
-		if created {
+		after, _ := os.ReadFile(cfg.SecretsFile)
+		switch {
+		case created:
 			fmt.Fprintf(stdout, "created %s (mode 0600); give every instance sharing a store this same file\n", cfg.SecretsFile)
-		} else {
+		case string(before) != string(after):
+			fmt.Fprintf(stdout, "added the missing keys to %s; give every instance sharing a store this same file\n", cfg.SecretsFile)
+		default:
 			fmt.Fprintf(stdout, "%s already exists; nothing changed\n", cfg.SecretsFile)
 		}
 		return 0
@@ -104,6 +109,8 @@ func secrets(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
 				return 1
 			}
+		case "audit":
+			s.RotateAuditKey()
 		case "sealing":
 			v := s.RotateSealingKey()
 			if err := s.Save(cfg.SecretsFile); err != nil {
@@ -130,7 +137,7 @@ func secrets(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "sealing key %d is current; %d stored values re-sealed\n", v, n)
 			return 0
 		default:
-			fmt.Fprintf(stderr, "voiceauth secrets rotate: --what must be sealing or signing\n")
+			fmt.Fprintf(stderr, "voiceauth secrets rotate: --what must be sealing, signing or audit\n")
 			return 2
 		}
 		if err := s.Save(cfg.SecretsFile); err != nil {
@@ -143,9 +150,10 @@ func secrets(args []string, stdout, stderr io.Writer) int {
 	return 2 // unreachable: Dispatch knows the actions
 }
 
-var auditCmd = cli.Group{Name: "audit", Summary: "Check or export the hash-chained audit trail.",
+var auditCmd = cli.Group{Name: "audit", Summary: "Check, anchor or export the HMAC-chained audit trail.",
 	Actions: []cli.Action{
-		{Name: "verify", Args: "[flags]", Summary: "check every record's chain link and the purge checkpoints"},
+		{Name: "verify", Args: "[--checkpoint FILE] [flags]", Summary: "check every record's chain link, the purge checkpoints and optionally a signed checkpoint"},
+		{Name: "anchor", Args: "[flags]", Summary: "print a signed checkpoint of the chain's head, to store somewhere else"},
 		{Name: "export", Args: "[--patient ID] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [flags]", Summary: "print audit records as JSON lines"},
 	}}
 
@@ -156,11 +164,14 @@ func audit(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := auditCmd.FlagSet(a)
 	dataDir, store, secretsFile := storeFlags(fs)
-	patient, from, to := new(string), new(string), new(string)
-	if a.Name == "export" {
+	patient, from, to, checkpoint := new(string), new(string), new(string), new(string)
+	switch a.Name {
+	case "export":
 		patient = fs.String("patient", "", "only this patient's records (patient id, e.g. pt-0001)")
 		from = fs.String("from", "", "first day, YYYY-MM-DD")
 		to = fs.String("to", "", "last day, YYYY-MM-DD")
+	case "verify":
+		checkpoint = fs.String("checkpoint", "", "signed checkpoint from `audit anchor` to check the chain against")
 	}
 	if code, ok := cli.Parse(fs, rest, stdout, stderr); !ok {
 		return code
@@ -173,7 +184,12 @@ func audit(args []string, stdout, stderr io.Writer) int {
 	}
 	defer st.Close()
 	switch a.Name {
+	case "anchor":
+		return auditAnchor(ctx, st, sec, stdout, stderr)
 	case "verify":
+		if *checkpoint != "" {
+			return auditVerifyCheckpoint(ctx, st, sec, *checkpoint, stdout, stderr)
+		}
 		rep, err := st.VerifyAudit(ctx)
 		if err != nil {
 			fmt.Fprintln(stderr, "voiceauth audit verify:", err)

@@ -138,6 +138,9 @@ func (c *Config) defaults() {
 // server accepts connections.
 func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	cfg.defaults()
+	if err := CheckIssuerPin(cfg.MCPURL, cfg.ASIssuer); err != nil {
+		return nil, err
+	}
 	if cfg.Production {
 		if err := checkProduction(cfg); err != nil {
 			return nil, err
@@ -145,6 +148,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	// The outbox holds one-time codes; the authserver creates it 0600, and
+	// one left by an older version is tightened here.
+	if err := restrictFile(OutboxPath(cfg.DataDir)); err != nil {
+		return nil, err
 	}
 	logger := NewLogger(cfg.LogWriter, cfg.LogLevel)
 	secrets, created, err := LoadSecrets(cfg.SecretsFile, !cfg.Production)
@@ -168,7 +176,8 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.store, err = session.Open(ctx, cfg.Store, session.Options{Sealer: sealer, Now: cfg.Now, Logger: logger})
+	s.store, err = session.Open(ctx, cfg.Store, session.Options{Sealer: sealer, Now: cfg.Now, Logger: logger,
+		AuditKeys: secrets.AuditKeys, AuditKeyCurrent: secrets.AuditCurrent})
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}

@@ -34,6 +34,13 @@ type Secrets struct {
 	ClientSecret     string            `json:"client_secret"`
 	HostClientSecret string            `json:"host_client_secret"`
 	PartnerIssuerKey jose.JSONWebKey   `json:"partner_issuer_key"`
+	// AuditKeys key the audit chain's HMAC by version (rotate with
+	// `voiceauth secrets rotate --what audit`; old versions stay to verify
+	// old records). AuditAnchorKey (Ed25519) signs `voiceauth audit anchor`
+	// checkpoints; it is not rotated, so every checkpoint stays checkable.
+	AuditKeys      map[uint32][]byte `json:"audit_keys"`
+	AuditCurrent   uint32            `json:"audit_current"`
+	AuditAnchorKey jose.JSONWebKey   `json:"audit_anchor_key"`
 }
 
 // LoadSecrets reads a secrets file; when it does not exist and generate is
@@ -42,9 +49,17 @@ type Secrets struct {
 func LoadSecrets(path string, generate bool) (s *Secrets, created bool, err error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
+		if err := restrictFile(path); err != nil {
+			return nil, false, err
+		}
 		s = new(Secrets)
 		if err := json.Unmarshal(b, s); err != nil {
 			return nil, false, fmt.Errorf("secrets file %s: %w", path, err)
+		}
+		// Audit keys made up for one run would key records that no later
+		// run could verify: they are added to the file, or not at all.
+		if !generate && (len(s.AuditKeys) == 0 || s.AuditAnchorKey.Key == nil) {
+			return nil, false, fmt.Errorf("secrets file %s has no audit keys (written by an earlier version): run `voiceauth secrets init`, which adds missing keys to an existing file", path)
 		}
 		changed, err := s.fill()
 		if err != nil {
@@ -82,11 +97,46 @@ func (s *Secrets) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	// CreateTemp makes the file 0600 whatever the umask, and a new name each
+	// time (a stale path+".tmp" with a looser mode would keep that mode).
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// restrictFile makes an existing file owner-only: the secrets file and the
+// OTP outbox must never be readable by group or others. A file that cannot
+// be tightened (a read-only mount) is refused with the command to fix it.
+func restrictFile(path string) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(path, fi.Mode().Perm()&0o700); err != nil {
+		return fmt.Errorf("%s is readable by group or others (mode %04o) and cannot be restricted (%v): chmod 0600 it", path, fi.Mode().Perm(), err)
+	}
+	return nil
 }
 
 // fill generates whatever is missing, so older files gain new secrets.
@@ -121,6 +171,19 @@ func (s *Secrets) fill() (changed bool, err error) {
 		s.MCPIdentityKey = k
 		changed = true
 	}
+	if len(s.AuditKeys) == 0 {
+		s.AuditKeys = map[uint32][]byte{1: randomBytes(32)}
+		s.AuditCurrent = 1
+		changed = true
+	}
+	if s.AuditAnchorKey.Key == nil {
+		k, err := NewEd25519Key()
+		if err != nil {
+			return false, err
+		}
+		s.AuditAnchorKey = k
+		changed = true
+	}
 	if s.PartnerIssuerKey.Key == nil {
 		k, err := NewES256Key()
 		if err != nil {
@@ -153,7 +216,30 @@ func (s *Secrets) validate() error {
 			return fmt.Errorf("secrets: sealing key %d must be 32 bytes", v)
 		}
 	}
+	if _, ok := s.AuditKeys[s.AuditCurrent]; !ok {
+		return errors.New("secrets: audit_current names no audit key")
+	}
+	for v, k := range s.AuditKeys {
+		if len(k) < 32 {
+			return fmt.Errorf("secrets: audit key %d must be at least 32 bytes", v)
+		}
+	}
 	return nil
+}
+
+// RotateAuditKey adds a new current audit-chain key; old ones stay so the
+// records they keyed still verify.
+func (s *Secrets) RotateAuditKey() uint32 {
+	next := s.AuditCurrent + 1
+	for {
+		if _, ok := s.AuditKeys[next]; !ok {
+			break
+		}
+		next++
+	}
+	s.AuditKeys[next] = randomBytes(32)
+	s.AuditCurrent = next
+	return next
 }
 
 // RotateSealingKey adds a new current sealing key; old ones stay for reading.

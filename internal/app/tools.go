@@ -22,6 +22,7 @@ func OpenStore(ctx context.Context, cfg Config) (session.Store, *Secrets, error)
 		return nil, nil, err
 	}
 	st, err := session.Open(ctx, cfg.Store, session.Options{Sealer: sealer, Now: cfg.Now,
+		AuditKeys: secrets.AuditKeys, AuditKeyCurrent: secrets.AuditCurrent,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return nil, nil, err
