@@ -595,6 +595,10 @@ func TestLockoutEscalation(t *testing.T) {
 	if locked() {
 		t.Fatal("lock not cleared")
 	}
+	// An operator's clear is itself on the record.
+	if evs, err := e.st.ListAudit(context.Background(), session.AuditFilter{Type: "lock.cleared"}); err != nil || len(evs) != 1 || evs[0].Actor != "operator" {
+		t.Fatalf("audit lock.cleared: %+v %v", evs, err)
+	}
 }
 
 func TestIdentityCap24h(t *testing.T) {
