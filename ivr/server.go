@@ -298,7 +298,27 @@ func errKind(err error) string {
 // newCall creates the call record with a started dialog. An existing call
 // (a retried /twilio/voice) is returned as is. On the relay front end a new
 // call gets its one-time relay nonce (relaygrant.go), returned once, here.
+//
+// A new call costs one preauthorization read and one transaction that
+// writes the call claim (callclaim.go) and the call together; only when
+// either already exists (a retry, a host registration, a race) does it take
+// the slow path that loads, waits for a registration in flight and claims.
 func (s *Server) newCall(ctx context.Context, info CallInfo) (*State, string, error) {
+	preauth := s.preauthorized(ctx, info.CallSid)
+	st, nonce, c, err := s.startCall(info, preauth)
+	if err != nil {
+		return nil, "", err
+	}
+	// The claim insert fails if any host registration was ever started
+	// for this call, so preauth (read just before) cannot be missing one.
+	err = s.cfg.Store.CreateCallClaimed(ctx, s.claimRecord(info.CallSid, claimCall), c)
+	if err == nil {
+		s.started(info, st, preauth)
+		return st, nonce, nil
+	}
+	if !errors.Is(err, session.ErrExists) {
+		return nil, "", err
+	}
 	if _, st, err := s.load(ctx, info.CallSid); err == nil {
 		return st, "", nil
 	} else if !errors.Is(err, session.ErrNotFound) {
@@ -308,16 +328,35 @@ func (s *Server) newCall(ctx context.Context, info CallInfo) (*State, string, er
 	if err := s.claimForCall(ctx, info.CallSid); err != nil {
 		s.log.Warn("call claim", "call", s.pseudo("call", info.CallSid), "err", errKind(err))
 	}
-	preauth := false
+	preauth = s.preauthorized(ctx, info.CallSid)
+	if st, nonce, c, err = s.startCall(info, preauth); err != nil {
+		return nil, "", err
+	}
+	if err := s.cfg.Store.CreateCall(ctx, c); errors.Is(err, session.ErrExists) {
+		_, st, err = s.load(ctx, info.CallSid)
+		return st, "", err
+	} else if err != nil {
+		return nil, "", err
+	}
+	s.started(info, st, preauth)
+	return st, nonce, nil
+}
+
+// preauthorized asks Auth whether a host registered the call; a failed
+// lookup falls back to KBA, never to trust.
+func (s *Server) preauthorized(ctx context.Context, sid string) bool {
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.HoldAfter)
-	ok, err := s.cfg.Auth.Preauthorized(pctx, info.CallSid)
+	ok, err := s.cfg.Auth.Preauthorized(pctx, sid)
 	cancel()
 	if err != nil {
-		// A failed lookup falls back to KBA, never to trust.
-		s.log.Warn("preauthorized lookup", "call", s.pseudo("call", info.CallSid), "err", errKind(err))
-	} else {
-		preauth = ok
+		s.log.Warn("preauthorized lookup", "call", s.pseudo("call", sid), "err", errKind(err))
+		return false
 	}
+	return ok
+}
+
+// startCall builds a new call's record with its dialog started.
+func (s *Server) startCall(info CallInfo, preauth bool) (*State, string, *session.Call, error) {
 	st := &State{}
 	s.eng.start(st, info, preauth)
 	now := s.now()
@@ -328,19 +367,16 @@ func (s *Server) newCall(ctx context.Context, info CallInfo) (*State, string, er
 	}
 	raw, err := json.Marshal(st)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	c := &session.Call{ID: info.CallSid, State: raw, CreatedAt: now, UpdatedAt: now}
-	if err := s.cfg.Store.CreateCall(ctx, c); errors.Is(err, session.ErrExists) {
-		_, st, err = s.load(ctx, info.CallSid)
-		return st, "", err
-	} else if err != nil {
-		return nil, "", err
-	}
+	return st, nonce, &session.Call{ID: info.CallSid, State: raw, CreatedAt: now, UpdatedAt: now}, nil
+}
+
+// started reports a call this instance created.
+func (s *Server) started(info CallInfo, st *State, preauth bool) {
 	s.observe(info.CallSid, &State{}, st)
 	s.log.Info("call start", "call", s.pseudo("call", info.CallSid), "number", s.pseudo("number", info.From),
 		"frontend", s.cfg.Frontend, "preauthorized", preauth)
-	return st, nonce, nil
 }
 
 // driveRun is one background driver of a call's jobs. call and st hold the
