@@ -72,6 +72,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	inflight map[string]*driveRun // CallSid → its running job driver
+	cache    callCache            // last written state per gather call (callcache.go)
 	relays   sync.WaitGroup
 	shutdown bool // guarded by mu; no new relay sessions once set
 	closing  chan struct{}
@@ -237,14 +238,34 @@ func (s *Server) load(ctx context.Context, sid string) (*session.Call, *State, e
 // concurrency, re-reading and re-applying on conflict. fn returns false to
 // leave the call unchanged. Outcome transitions are counted here, once, by the
 // writer that wins.
+//
+// The first attempt starts from this instance's last write (callcache.go)
+// when it has one: the swap on the version makes a stale start lose, and a
+// change fn refuses on it is checked against the store before it is answered.
 func (s *Server) update(ctx context.Context, sid string, fn func(c *session.Call, st *State) bool) (*State, error) {
 	for attempt := 0; ; attempt++ {
-		c, st, err := s.load(ctx, sid)
-		if err != nil {
+		var (
+			c      *session.Call
+			st     *State
+			err    error
+			cached bool
+		)
+		if attempt == 0 {
+			c, cached = s.cache.get(sid)
+		}
+		if cached {
+			if st, err = decodeState(c); err != nil {
+				s.cache.drop(sid)
+				continue
+			}
+		} else if c, st, err = s.load(ctx, sid); err != nil {
 			return nil, err
 		}
 		before := *st
 		if !fn(c, st) {
+			if cached {
+				continue // the store may be ahead of the cache
+			}
 			return st, nil
 		}
 		c.State, err = json.Marshal(st)
@@ -252,14 +273,29 @@ func (s *Server) update(ctx context.Context, sid string, fn func(c *session.Call
 			return nil, err
 		}
 		err = s.cfg.Store.UpdateCall(ctx, c)
+		if err != nil {
+			s.cache.drop(sid)
+		}
 		if errors.Is(err, session.ErrConflict) && attempt < 20 {
 			continue
+		}
+		if errors.Is(err, session.ErrNotFound) && cached {
+			continue // report what the store says, as without the cache
 		}
 		if err != nil {
 			return nil, err
 		}
+		s.remember(c)
 		s.observe(sid, &before, st)
 		return st, nil
+	}
+}
+
+// remember caches a call this instance just wrote (gather front end only:
+// relay calls are driven by their socket and stay out of memory).
+func (s *Server) remember(c *session.Call) {
+	if s.cfg.Frontend == FrontendGather {
+		s.cache.put(c)
 	}
 }
 
@@ -313,6 +349,7 @@ func (s *Server) newCall(ctx context.Context, info CallInfo) (*State, string, er
 	// for this call, so preauth (read just before) cannot be missing one.
 	err = s.cfg.Store.CreateCallClaimed(ctx, s.claimRecord(info.CallSid, claimCall), c)
 	if err == nil {
+		s.remember(c)
 		s.started(info, st, preauth)
 		return st, nonce, nil
 	}
@@ -442,6 +479,7 @@ func (s *Server) startDrive(sid string, call *session.Call, st *State) *driveRun
 			}
 			switch {
 			case err == nil:
+				s.remember(call)
 				s.observe(sid, &before, st)
 			case errors.Is(err, session.ErrConflict):
 				call = nil

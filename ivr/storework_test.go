@@ -2,9 +2,11 @@ package ivr
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -113,5 +115,66 @@ func TestIncomingCallStoreWork(t *testing.T) {
 				t.Error("a host could register a call after it was answered")
 			}
 		})
+	}
+}
+
+// A caller turn on a call this instance wrote costs one store write and no
+// read; when the store moved on meanwhile (another instance, the job driver)
+// the stale start loses the version swap and the turn is judged on the
+// stored state; a turn the cached state refuses is checked against the store
+// before it is answered.
+func TestGatherTurnStoreWork(t *testing.T) {
+	cs := &countingStore{}
+	f := newFixture(t, FrontendGather, func(c *Config) { cs.Store = c.Store; c.Store = cs })
+	ctx := context.Background()
+	sid := "CA" + strings.Repeat("8", 32)
+	gather := func(turn int, digits, idem string) twimlDoc {
+		t.Helper()
+		return parseTwiML(t, f.post("/twilio/gather?turn="+strconv.Itoa(turn), callForm(sid, "Digits", digits),
+			map[string]string{"I-Twilio-Idempotency-Token": idem}))
+	}
+	parseTwiML(t, f.post("/twilio/voice", callForm(sid), nil))
+	cs.take()
+
+	// Turn 0, "*" (repeat): one write, no read.
+	if a := gather(0, "*", "i1").Verbs[0].attr("action"); a != "/twilio/gather?turn=1" {
+		t.Fatalf("after turn 0: action %q", a)
+	}
+	if ops := cs.take(); !slices.Equal(ops, []string{"UpdateCall"}) {
+		t.Fatalf("caller turn: store work %v, want [UpdateCall]", ops)
+	}
+
+	// Another instance takes turn 1 behind this one's back.
+	c, err := f.store.GetCall(ctx, sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := decodeState(c)
+	if !f.srv.eng.handle(st, Input{Digits: "*"}) {
+		t.Fatal("engine refused *")
+	}
+	c.State, _ = json.Marshal(st)
+	if err := f.store.UpdateCall(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	version := c.Version
+
+	// Turn 1 is stale now: it must change nothing and answer turn 2's TwiML.
+	if a := gather(1, "*", "i2").Verbs[0].attr("action"); a != "/twilio/gather?turn=2" {
+		t.Errorf("stale turn answered with action %q, want turn 2's", a)
+	}
+	if c, _ := f.store.GetCall(ctx, sid); c.Version != version {
+		t.Errorf("stale turn was applied: version %d, want %d", c.Version, version)
+	}
+	// A repeated delivery of the cached turn is checked against the store too.
+	if a := gather(0, "*", "i1").Verbs[0].attr("action"); a != "/twilio/gather?turn=2" {
+		t.Errorf("retried delivery answered with action %q, want turn 2's", a)
+	}
+	// The current turn applies on the stored state.
+	if a := gather(2, "*", "i3").Verbs[0].attr("action"); a != "/twilio/gather?turn=3" {
+		t.Errorf("current turn: action %q, want turn 3's", a)
+	}
+	if c, _ := f.store.GetCall(ctx, sid); c.Version != version+1 {
+		t.Errorf("version %d after the current turn, want %d", c.Version, version+1)
 	}
 }
