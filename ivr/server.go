@@ -340,7 +340,10 @@ func errKind(err error) string {
 // either already exists (a retry, a host registration, a race) does it take
 // the slow path that loads, waits for a registration in flight and claims.
 func (s *Server) newCall(ctx context.Context, info CallInfo) (*State, string, error) {
-	preauth := s.preauthorized(ctx, info.CallSid)
+	preauth := false
+	if ra, ok := s.cfg.Auth.(RegisteredPreauth); !ok || !ra.PreauthOnlyByRegistration() {
+		preauth = s.preauthorized(ctx, info.CallSid)
+	}
 	st, nonce, c, err := s.startCall(info, preauth)
 	if err != nil {
 		return nil, "", err

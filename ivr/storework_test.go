@@ -178,3 +178,42 @@ func TestGatherTurnStoreWork(t *testing.T) {
 		t.Errorf("version %d after the current turn, want %d", c.Version, version+1)
 	}
 }
+
+// registeredAuth is an Auth whose Preauthorized can only be true after a
+// RegisterSubjectToken (as the service's adapter); it counts lookups.
+type registeredAuth struct {
+	*fakeBackend
+	mu      sync.Mutex
+	lookups int
+}
+
+func (r *registeredAuth) PreauthOnlyByRegistration() bool { return true }
+
+func (r *registeredAuth) Preauthorized(ctx context.Context, sid string) (bool, error) {
+	r.mu.Lock()
+	r.lookups++
+	r.mu.Unlock()
+	return r.fakeBackend.Preauthorized(ctx, sid)
+}
+
+// With such an Auth a new call skips the preauthorization lookup (it
+// could only answer false), and a call a host registered first is still
+// looked up and preauthorized.
+func TestNewCallSkipsPreauthLookup(t *testing.T) {
+	ra := &registeredAuth{}
+	f := newFixture(t, FrontendGather, func(c *Config) { ra.fakeBackend = c.Auth.(*fakeBackend); c.Auth = ra })
+	fresh := "CA" + strings.Repeat("5", 32)
+	body(t, f.post("/twilio/voice", callForm(fresh, "CallStatus", "ringing"), nil))
+	if _, st := f.state(fresh); st.Authenticated || ra.lookups != 0 {
+		t.Fatalf("new call: authenticated %v after %d lookups, want false after 0", st.Authenticated, ra.lookups)
+	}
+
+	hosted := "CA" + strings.Repeat("6", 32)
+	if code, e := registerHost(t, f, hosted, "host-app", "host-secret"); code != http.StatusNoContent {
+		t.Fatalf("registration: %d %v", code, e)
+	}
+	body(t, f.post("/twilio/voice", callForm(hosted, "CallStatus", "ringing"), nil))
+	if _, st := f.state(hosted); !st.Authenticated || ra.lookups != 1 {
+		t.Fatalf("registered call: authenticated %v after %d lookups, want true after 1", st.Authenticated, ra.lookups)
+	}
+}
