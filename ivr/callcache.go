@@ -13,10 +13,12 @@ import (
 // moved the call on) loses the swap and update reads the store; a turn that
 // the cached state would not apply is also re-checked against the store
 // before it is answered. Entries go when the call ends; the cache is
-// bounded, an arbitrary entry making room.
+// bounded, the call cached longest ago making room (calls are short).
 type callCache struct {
 	mu    sync.Mutex
 	calls map[string]session.Call
+	order []string // ring of the CallSids cached, oldest at next
+	next  int
 }
 
 // maxCachedCalls bounds the cache (a state is about 1 KiB).
@@ -41,12 +43,14 @@ func (cc *callCache) put(c *session.Call) {
 	}
 	if cc.calls == nil {
 		cc.calls = map[string]session.Call{}
+		cc.order = make([]string, maxCachedCalls)
 	}
-	if _, ok := cc.calls[c.ID]; !ok && len(cc.calls) >= maxCachedCalls {
-		for k := range cc.calls {
-			delete(cc.calls, k)
-			break
-		}
+	if _, ok := cc.calls[c.ID]; !ok {
+		// The slot's previous call goes (if it is still here; an ended
+		// call left an empty place behind, which the map no longer counts).
+		delete(cc.calls, cc.order[cc.next])
+		cc.order[cc.next] = c.ID
+		cc.next = (cc.next + 1) % len(cc.order)
 	}
 	cc.calls[c.ID] = *c
 }
