@@ -59,6 +59,14 @@ type Auth interface {
 	EndCall(ctx context.Context, callSid string) error
 }
 
+// RegisteredPreauth is an optional Auth: one whose Preauthorized can be true
+// only for a call a host registered through RegisterSubjectToken. A new
+// call then skips the lookup: its claim (callclaim.go) is written only when
+// no registration was ever started for it, so the answer would be false.
+type RegisteredPreauth interface {
+	PreauthOnlyByRegistration() bool
+}
+
 // Tools runs MCP tools for a call's authenticated caller.
 type Tools interface {
 	// Call returns the tool's structuredContent JSON. Errors: ErrStepUp,

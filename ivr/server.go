@@ -72,6 +72,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	inflight map[string]*driveRun // CallSid → its running job driver
+	cache    callCache            // last written state per gather call (callcache.go)
 	relays   sync.WaitGroup
 	shutdown bool // guarded by mu; no new relay sessions once set
 	closing  chan struct{}
@@ -237,14 +238,34 @@ func (s *Server) load(ctx context.Context, sid string) (*session.Call, *State, e
 // concurrency, re-reading and re-applying on conflict. fn returns false to
 // leave the call unchanged. Outcome transitions are counted here, once, by the
 // writer that wins.
+//
+// The first attempt starts from this instance's last write (callcache.go)
+// when it has one: the swap on the version makes a stale start lose, and a
+// change fn refuses on it is checked against the store before it is answered.
 func (s *Server) update(ctx context.Context, sid string, fn func(c *session.Call, st *State) bool) (*State, error) {
 	for attempt := 0; ; attempt++ {
-		c, st, err := s.load(ctx, sid)
-		if err != nil {
+		var (
+			c      *session.Call
+			st     *State
+			err    error
+			cached bool
+		)
+		if attempt == 0 {
+			c, cached = s.cache.get(sid)
+		}
+		if cached {
+			if st, err = decodeState(c); err != nil {
+				s.cache.drop(sid)
+				continue
+			}
+		} else if c, st, err = s.load(ctx, sid); err != nil {
 			return nil, err
 		}
 		before := *st
 		if !fn(c, st) {
+			if cached {
+				continue // the store may be ahead of the cache
+			}
 			return st, nil
 		}
 		c.State, err = json.Marshal(st)
@@ -252,14 +273,29 @@ func (s *Server) update(ctx context.Context, sid string, fn func(c *session.Call
 			return nil, err
 		}
 		err = s.cfg.Store.UpdateCall(ctx, c)
+		if err != nil {
+			s.cache.drop(sid)
+		}
 		if errors.Is(err, session.ErrConflict) && attempt < 20 {
 			continue
+		}
+		if errors.Is(err, session.ErrNotFound) && cached {
+			continue // report what the store says, as without the cache
 		}
 		if err != nil {
 			return nil, err
 		}
+		s.remember(c)
 		s.observe(sid, &before, st)
 		return st, nil
+	}
+}
+
+// remember caches a call this instance just wrote (gather front end only:
+// relay calls are driven by their socket and stay out of memory).
+func (s *Server) remember(c *session.Call) {
+	if s.cfg.Frontend == FrontendGather {
+		s.cache.put(c)
 	}
 }
 
@@ -298,7 +334,31 @@ func errKind(err error) string {
 // newCall creates the call record with a started dialog. An existing call
 // (a retried /twilio/voice) is returned as is. On the relay front end a new
 // call gets its one-time relay nonce (relaygrant.go), returned once, here.
+//
+// A new call costs one preauthorization read and one transaction that
+// writes the call claim (callclaim.go) and the call together; only when
+// either already exists (a retry, a host registration, a race) does it take
+// the slow path that loads, waits for a registration in flight and claims.
 func (s *Server) newCall(ctx context.Context, info CallInfo) (*State, string, error) {
+	preauth := false
+	if ra, ok := s.cfg.Auth.(RegisteredPreauth); !ok || !ra.PreauthOnlyByRegistration() {
+		preauth = s.preauthorized(ctx, info.CallSid)
+	}
+	st, nonce, c, err := s.startCall(info, preauth)
+	if err != nil {
+		return nil, "", err
+	}
+	// The claim insert fails if any host registration was ever started
+	// for this call, so preauth (read just before) cannot be missing one.
+	err = s.cfg.Store.CreateCallClaimed(ctx, s.claimRecord(info.CallSid, claimCall), c)
+	if err == nil {
+		s.remember(c)
+		s.started(info, st, preauth)
+		return st, nonce, nil
+	}
+	if !errors.Is(err, session.ErrExists) {
+		return nil, "", err
+	}
 	if _, st, err := s.load(ctx, info.CallSid); err == nil {
 		return st, "", nil
 	} else if !errors.Is(err, session.ErrNotFound) {
@@ -308,16 +368,35 @@ func (s *Server) newCall(ctx context.Context, info CallInfo) (*State, string, er
 	if err := s.claimForCall(ctx, info.CallSid); err != nil {
 		s.log.Warn("call claim", "call", s.pseudo("call", info.CallSid), "err", errKind(err))
 	}
-	preauth := false
+	preauth = s.preauthorized(ctx, info.CallSid)
+	if st, nonce, c, err = s.startCall(info, preauth); err != nil {
+		return nil, "", err
+	}
+	if err := s.cfg.Store.CreateCall(ctx, c); errors.Is(err, session.ErrExists) {
+		_, st, err = s.load(ctx, info.CallSid)
+		return st, "", err
+	} else if err != nil {
+		return nil, "", err
+	}
+	s.started(info, st, preauth)
+	return st, nonce, nil
+}
+
+// preauthorized asks Auth whether a host registered the call; a failed
+// lookup falls back to KBA, never to trust.
+func (s *Server) preauthorized(ctx context.Context, sid string) bool {
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.HoldAfter)
-	ok, err := s.cfg.Auth.Preauthorized(pctx, info.CallSid)
+	ok, err := s.cfg.Auth.Preauthorized(pctx, sid)
 	cancel()
 	if err != nil {
-		// A failed lookup falls back to KBA, never to trust.
-		s.log.Warn("preauthorized lookup", "call", s.pseudo("call", info.CallSid), "err", errKind(err))
-	} else {
-		preauth = ok
+		s.log.Warn("preauthorized lookup", "call", s.pseudo("call", sid), "err", errKind(err))
+		return false
 	}
+	return ok
+}
+
+// startCall builds a new call's record with its dialog started.
+func (s *Server) startCall(info CallInfo, preauth bool) (*State, string, *session.Call, error) {
 	st := &State{}
 	s.eng.start(st, info, preauth)
 	now := s.now()
@@ -328,19 +407,16 @@ func (s *Server) newCall(ctx context.Context, info CallInfo) (*State, string, er
 	}
 	raw, err := json.Marshal(st)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	c := &session.Call{ID: info.CallSid, State: raw, CreatedAt: now, UpdatedAt: now}
-	if err := s.cfg.Store.CreateCall(ctx, c); errors.Is(err, session.ErrExists) {
-		_, st, err = s.load(ctx, info.CallSid)
-		return st, "", err
-	} else if err != nil {
-		return nil, "", err
-	}
+	return st, nonce, &session.Call{ID: info.CallSid, State: raw, CreatedAt: now, UpdatedAt: now}, nil
+}
+
+// started reports a call this instance created.
+func (s *Server) started(info CallInfo, st *State, preauth bool) {
 	s.observe(info.CallSid, &State{}, st)
 	s.log.Info("call start", "call", s.pseudo("call", info.CallSid), "number", s.pseudo("number", info.From),
 		"frontend", s.cfg.Frontend, "preauthorized", preauth)
-	return st, nonce, nil
 }
 
 // driveRun is one background driver of a call's jobs. call and st hold the
@@ -406,6 +482,7 @@ func (s *Server) startDrive(sid string, call *session.Call, st *State) *driveRun
 			}
 			switch {
 			case err == nil:
+				s.remember(call)
 				s.observe(sid, &before, st)
 			case errors.Is(err, session.ErrConflict):
 				call = nil

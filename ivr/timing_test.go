@@ -58,6 +58,11 @@ func (m *memCalls) UpdateCall(_ context.Context, c *session.Call) error {
 	return nil
 }
 
+// CreateCallClaimed is CreateCall (the claim is accepted, as in PutRecord).
+func (m *memCalls) CreateCallClaimed(ctx context.Context, _ *session.Record, c *session.Call) error {
+	return m.CreateCall(ctx, c)
+}
+
 // PutRecord accepts the call claim (callclaim.go); no host registers here.
 func (m *memCalls) PutRecord(context.Context, *session.Record) error { return nil }
 

@@ -216,7 +216,7 @@ func (b *sqliteBackend) migrate(ctx context.Context) error {
 	}
 	// Prepare the statements that run inside write transactions, where
 	// nothing can be prepared (the writer's one connection is taken).
-	for _, q := range []string{qAuditHead, qAuditInsert, qAuditHeadUpdate, qPutRecord, qAddEvent, qCountEvents} {
+	for _, q := range []string{qAuditHead, qAuditInsert, qAuditHeadUpdate, qPutRecord, qAddEvent, qCountEvents, qCreateCall} {
 		b.wStmts.get(ctx, q)
 	}
 	return nil

@@ -49,6 +49,8 @@ func (s *sqlStore) nowMicros() (time.Time, int64) {
 
 // ---- calls ----
 
+const qCreateCall = "INSERT INTO calls (id, version, state_sealed, ended, created_at, updated_at) VALUES (?, 1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+
 func (s *sqlStore) CreateCall(ctx context.Context, c *Call) error {
 	if c == nil || c.ID == "" {
 		return errors.New("session: call id is empty")
@@ -62,9 +64,7 @@ func (s *sqlStore) CreateCall(ctx context.Context, c *Call) error {
 	if err != nil {
 		return err
 	}
-	n, err := s.be.writer().exec(ctx,
-		"INSERT INTO calls (id, version, state_sealed, ended, created_at, updated_at) VALUES (?, 1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-		c.ID, sealed, c.Ended, micros(created), nowUS)
+	n, err := s.be.writer().exec(ctx, qCreateCall, c.ID, sealed, c.Ended, micros(created), nowUS)
 	if err != nil {
 		return fmt.Errorf("session: create call: %w", err)
 	}

@@ -122,7 +122,11 @@ type AuditReport struct {
 // takes a context first; none keeps a transaction open across calls.
 type Store interface {
 	// Calls.
-	CreateCall(ctx context.Context, c *Call) error         // ErrExists
+	CreateCall(ctx context.Context, c *Call) error // ErrExists
+	// CreateCallClaimed is PutRecord(claim) and CreateCall(c) in one
+	// transaction (one commit): both are written or neither, ErrExists when
+	// the live claim record or the call already exists.
+	CreateCallClaimed(ctx context.Context, claim *Record, c *Call) error
 	GetCall(ctx context.Context, id string) (*Call, error) // ErrNotFound
 	// UpdateCall writes c if the stored version still equals c.Version, then
 	// increments c.Version; otherwise ErrConflict and nothing changes.

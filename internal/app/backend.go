@@ -167,6 +167,12 @@ func (b *backend) Preauthorized(ctx context.Context, callSid string) (bool, erro
 	return ts.AccessToken != "" && b.cfg.Now().Before(ts.Expiry), nil
 }
 
+// PreauthOnlyByRegistration implements ivr.RegisteredPreauth: call tokens
+// exist before the call only when RegisterSubjectToken saved them.
+func (b *backend) PreauthOnlyByRegistration() bool { return true }
+
+var _ ivr.RegisteredPreauth = (*backend)(nil)
+
 // RegisterSubjectToken implements ivr.Auth. The host proves who it is with
 // its own client credentials at the AS (introspection is client-authenticated
 // there), then the voice client exchanges the subject token (RFC 8693) for a
