@@ -17,6 +17,9 @@ import (
 	"github.com/voiceauth/voiceauth/session"
 )
 
+// otpDownFor is how long one failed send marks the OTP channel as failing.
+const otpDownFor = 2 * time.Minute
+
 // Store record kinds owned by the AS.
 const (
 	kindAuthSession = "auth_session"
@@ -336,7 +339,15 @@ func (st *step) kbaRetry() error {
 	return &oauthError{resp: challenge.ErrorResponse{Error: challenge.ErrInsufficientAuthorization, AuthSession: st.token, KBARequired: kbaAll, KBARetry: true}}
 }
 
+// otpRequired asks for the one-time code. While the OTP channel is failing
+// (otpDownFor after a failed send), every answer that would ask for a new
+// code — for a caller who matched and for a phantom alike, so the answer
+// still says nothing about the KBA — is temporarily_unavailable instead:
+// nobody is told a code was texted when none could be.
 func (st *step) otpRequired(retry bool) error {
+	if !retry && st.s.otpDown.Load() > st.now.UnixNano() {
+		return newErr(errTemporarilyUnavailable, "one-time codes cannot be sent right now")
+	}
 	return &oauthError{resp: challenge.ErrorResponse{Error: challenge.ErrInsufficientAuthorization, AuthSession: st.token, OTPRequired: true, OTPRetry: retry}}
 }
 
@@ -484,7 +495,9 @@ func (st *step) sendOTP(p *session.Patient) {
 	}
 	ref, err := s.cfg.OTP.Send(st.ctx, p.Phone)
 	if err != nil {
-		s.log.Warn("authserver: OTP send failed", "subject", s.logMAC.Pseudonym("patient", p.ID), "err", err)
+		s.log.Warn("authserver: OTP send failed", "subject", s.logMAC.Pseudonym("patient", p.ID), "error", err.Error())
+		s.audit(st.ctx, "otp.send_failed", st.in.client.ID, p.ID, as.CallerPhone, as.CallRef, "temporarily_unavailable", nil)
+		s.otpDown.Store(st.now.Add(otpDownFor).UnixNano())
 		return
 	}
 	as.OTPRef = ref

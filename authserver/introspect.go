@@ -107,6 +107,8 @@ func (s *Server) handleIntrospect(ctx context.Context, r *http.Request, f url.Va
 }
 
 func (s *Server) handleRevoke(ctx context.Context, r *http.Request, f url.Values) (any, error) {
+	// A revocation that started is finished even if the client stops waiting.
+	ctx = context.WithoutCancel(ctx)
 	c, oe := s.authenticateClient(ctx, r, f, s.cfg.Issuer+"/revoke")
 	if oe != nil {
 		return nil, oe

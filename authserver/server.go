@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -161,6 +162,7 @@ type Server struct {
 	dummyKey []byte // HMAC work for unknown callers
 	pepper   *session.MAC
 	logMAC   *session.MAC // audit pseudonyms
+	otpDown  atomic.Int64 // unix nanos until which the OTP channel counts as failing
 }
 
 // New validates cfg and builds a Server.

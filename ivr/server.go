@@ -134,7 +134,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.m = metrics{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "voiceauth_ivr_calls_total",
-			Help: "Calls by final outcome and transfer reason."}, []string{"outcome", "reason"}),
+			Help: "Calls by final outcome, transfer reason and front end."}, []string{"outcome", "reason", "frontend"}),
 		turns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "voiceauth_ivr_turns_total",
 			Help: "Caller turns handled, by front end."}, []string{"frontend"}),
 		turnTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "voiceauth_ivr_turn_seconds",
@@ -264,7 +264,7 @@ func (s *Server) update(ctx context.Context, sid string, fn func(c *session.Call
 // observe reports state transitions worth a metric or a log line.
 func (s *Server) observe(sid string, before, after *State) {
 	if before.Outcome == "" && after.Outcome != "" {
-		s.m.calls.WithLabelValues(after.Outcome, after.Reason).Inc()
+		s.m.calls.WithLabelValues(after.Outcome, after.Reason, s.cfg.Frontend).Inc()
 		s.log.Info("call outcome", "call", s.pseudo("call", sid), "outcome", after.Outcome, "reason", after.Reason)
 	}
 	if before.Out.End == "" && after.Out.End != "" {
@@ -290,7 +290,7 @@ func errKind(err error) string {
 			return e.Error()
 		}
 	}
-	return fmt.Sprintf("%T", err)
+	return failureKind(err)
 }
 
 // newCall creates the call record with a started dialog. An existing call

@@ -42,6 +42,8 @@ type LoadReport struct {
 	ToolCalls       int            `json:"tool_calls,omitempty"`    // embedded only (observed at the MCP server)
 	RSS             string         `json:"rss"`
 	Repeat          int            `json:"repeat,omitempty"` // "*" turns per call (turn-capacity mode)
+	// Count is the nothing-lost check (embedded stack only).
+	Count LoadCount `json:"count"`
 }
 
 // Percentiles of a latency sample.
@@ -155,6 +157,9 @@ func RunLoad(ctx context.Context, target *Target, cfg LoadConfig) LoadReport {
 			}
 		}
 		rep.ToolCalls = len(target.Observer.Tools(start, time.Time{}))
+	}
+	if cfg.Repeat == 0 {
+		rep.Count = countLoad(ctx, target, rep, start, 45*time.Second)
 	}
 	return rep
 }
@@ -392,7 +397,7 @@ func LoadMain(args []string, stdout, stderr io.Writer) int {
 	} else {
 		writeLoad(stdout, rep)
 	}
-	if rep.Errors > 0 || ctx.Err() != nil {
+	if rep.Errors > 0 || rep.Count.Lost() || ctx.Err() != nil {
 		return 1
 	}
 	return 0
@@ -413,6 +418,7 @@ func writeLoad(w io.Writer, r LoadReport) {
 	if r.TokensIssued+r.ToolCalls > 0 {
 		fmt.Fprintf(w, "observed        %d tokens issued at the AS, %d MCP tool calls\n", r.TokensIssued, r.ToolCalls)
 	}
+	fmt.Fprintf(w, "nothing lost?   %s\n", r.Count)
 	fmt.Fprintf(w, "errors          %d\n", r.Errors)
 	for _, e := range r.ErrorSamples {
 		fmt.Fprintf(w, "                %s\n", e)

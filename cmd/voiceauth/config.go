@@ -41,6 +41,7 @@ var settings = []setting{
 	{flag: "trusted-issuers", env: "VOICEAUTH_TRUSTED_ISSUERS", yaml: "trusted_issuers", help: "YAML file of RFC 8693 subject-token issuers"},
 	{flag: "generated-patients", env: "VOICEAUTH_GENERATED_PATIENTS", yaml: "generated_patients", def: "10000", help: "synthetic patients seeded besides the demo ones"},
 	{flag: "hold-after", env: "VOICEAUTH_HOLD_AFTER", yaml: "hold_after", def: "1.5s", help: "backend time before the caller hears a hold phrase"},
+	{flag: "max-calls", env: "VOICEAUTH_MAX_CALLS", yaml: "max_calls", def: "400", help: "calls in progress on this instance above which new calls hear \"all lines are busy\" and are transferred before any question (-1 = no cap)"},
 	{flag: "give-up-after", env: "VOICEAUTH_GIVE_UP_AFTER", yaml: "give_up_after", def: "6s", help: "backend time before the call is transferred"},
 }
 
@@ -139,6 +140,9 @@ func (v values) appConfig() (app.Config, error) {
 		return cfg, fmt.Errorf("generated-patients must be a whole number, not %q", v["generated-patients"])
 	}
 	cfg.GeneratedPatients = n
+	if cfg.MaxCalls, err = strconv.Atoi(v["max-calls"]); err != nil || cfg.MaxCalls == 0 || cfg.MaxCalls < -1 {
+		return cfg, fmt.Errorf("max-calls must be a positive whole number or -1 (no cap), not %q", v["max-calls"])
+	}
 	if cfg.HoldAfter, err = time.ParseDuration(v["hold-after"]); err != nil {
 		return cfg, fmt.Errorf("hold-after: %w", err)
 	}

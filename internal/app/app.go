@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,8 +58,14 @@ type Config struct {
 	TrustedIssuersFile string // YAML list of RFC 8693 subject-token issuers
 	GeneratedPatients  int    // synthetic patients to seed besides the demo ones
 
+	// MaxCalls caps the calls in progress on this instance; above it new
+	// calls hear "all lines are busy" and are transferred before any
+	// question. 0 means the default, 400; -1 means no cap.
+	MaxCalls int
+
 	HoldAfter, GiveUpAfter time.Duration
-	WrapAS, WrapMCP        func(http.Handler) http.Handler // fault injection for tests and scenarios
+	WrapAS, WrapMCP        func(http.Handler) http.Handler   // fault injection for tests and scenarios
+	WrapStore              func(session.Store) session.Store // fault injection (full disk) for tests
 
 	LogLevel  slog.Level
 	LogWriter io.Writer // default os.Stderr
@@ -74,19 +82,31 @@ type Stack struct {
 	ClientID, ClientSecret             string
 	SecretsCreated                     bool
 
-	cfg      Config
-	secrets  *Secrets
-	store    session.Store
-	registry *prometheus.Registry
-	logger   *slog.Logger
-	voice    *ivr.Server
-	as       *authserver.Server
-	backend  *backend
-	servers  []*http.Server
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
-	closeMu  sync.Once
+	cfg          Config
+	secrets      *Secrets
+	store        session.Store
+	registry     *prometheus.Registry
+	reg          *recordingRegisterer
+	metrics      *opsMetrics
+	obsStore     *observedStore
+	admit        *admission
+	sealer       *session.Sealer
+	readySeq     atomic.Int64
+	readyMu      sync.Mutex
+	readyApplied int64
+	logger       *slog.Logger
+	voice        *ivr.Server
+	as           *authserver.Server
+	backend      *backend
+	servers      []*http.Server
+	stop         context.CancelFunc
+	wg           sync.WaitGroup
+	closeMu      sync.Once
 }
+
+// DefaultMaxCalls is the admission cap of one instance: what one 2-core
+// instance carries with every turn answered in time (docs/PERFORMANCE.md).
+const DefaultMaxCalls = 400
 
 const (
 	defaultClientID = "voiceauth-ivr"
@@ -120,6 +140,9 @@ func (c *Config) defaults() {
 	if c.ClientID == "" {
 		c.ClientID = defaultClientID
 	}
+	if c.MaxCalls == 0 {
+		c.MaxCalls = DefaultMaxCalls
+	}
 	if c.TransferNumber == "" {
 		c.TransferNumber = "+15555550100"
 	}
@@ -140,8 +163,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	if err := checkListen(cfg); err != nil {
+		return nil, err
+	}
+	if err := checkDataDir(cfg); err != nil {
+		return nil, err
 	}
 	logger := NewLogger(cfg.LogWriter, cfg.LogLevel)
 	secrets, created, err := LoadSecrets(cfg.SecretsFile, !cfg.Production)
@@ -152,7 +178,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		registry: prometheus.NewRegistry(), HostClientID: hostClientID, HostClientSecret: secrets.HostClientSecret,
 		ClientID: cfg.ClientID, ClientSecret: firstNonEmpty(cfg.ClientSecret, secrets.ClientSecret)}
 	s.TwilioAuthToken = firstNonEmpty(cfg.TwilioAuthToken, secrets.TwilioAuthToken)
-	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.reg = &recordingRegisterer{Registerer: s.registry}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = newOpsMetrics(s.reg)
+	logger = slog.New(errorCounter{next: logger.Handler(), c: s.metrics.errors})
+	s.logger = logger
 	runCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	defer func() {
@@ -165,10 +195,16 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.store, err = session.Open(ctx, cfg.Store, session.Options{Sealer: sealer, Now: cfg.Now, Logger: logger})
+	s.sealer = sealer
+	raw, err := session.Open(ctx, cfg.Store, session.Options{Sealer: sealer, Now: cfg.Now, Logger: logger})
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, storeStartErr(cfg.Store, err)
 	}
+	if cfg.WrapStore != nil {
+		raw = cfg.WrapStore(raw)
+	}
+	s.obsStore = newObservedStore(raw, s.metrics, logger.With("component", "store"))
+	s.store = s.obsStore
 
 	voiceLn, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -200,21 +236,22 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	s.backend = newBackend(backendConfig{
 		Challenge: ch, MCP: mc, MCPURL: mcpURL, Store: s.store, HTTPClient: httpClient,
-		Logger: logger.With("component", "backend"), LogKey: secrets.LogKey, Now: cfg.Now,
+		Logger: logger.With("component", "backend"), LogKey: secrets.LogKey, Now: cfg.Now, Metrics: s.metrics,
 	})
 	s.voice, err = ivr.New(ivr.Config{
 		PublicURL: s.PublicURL, AuthTokens: SplitTokens(s.TwilioAuthToken), Frontend: cfg.Frontend,
 		TransferNumber: cfg.TransferNumber, Store: s.store, Auth: s.backend, Tools: s.backend,
 		CallRefKey: secrets.CallRefKey, LogKey: secrets.LogKey,
 		HoldAfter: cfg.HoldAfter, GiveUpAfter: cfg.GiveUpAfter,
-		Registerer: s.registry, Logger: logger.With("component", "ivr"), Now: cfg.Now,
+		Registerer: s.reg, Logger: logger.With("component", "ivr"), Now: cfg.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ivr: %w", err)
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/", s.voice.Handler())
+	s.admit = newAdmission(cfg.MaxCalls, s.PublicURL, SplitTokens(s.TwilioAuthToken), cfg.TransferNumber, s.metrics, cfg.Now)
+	mux.Handle("/", s.admit.wrap(s.voice.Handler()))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -236,8 +273,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	admin.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 	s.serve(voiceLn, mux)
 
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.housekeeping(runCtx)
+	go s.readiness(runCtx)
 	logger.Info("voiceauth started", "voice", s.VoiceURL, "public_url", s.PublicURL, "as", s.ASURL,
 		"mcp", s.MCPURL, "frontend", cfg.Frontend, "data_dir", cfg.DataDir)
 	return s, nil
@@ -270,8 +308,9 @@ func (s *Stack) startEmbedded(ctx context.Context, httpClient *http.Client) erro
 				Scopes: strings.Fields(allScopes), Resources: []string{s.MCPURL}},
 			{ID: hostClientID, Secret: s.secrets.HostClientSecret},
 		},
-		Resources:      []string{s.MCPURL},
-		OTP:            &authserver.OutboxChannel{Path: s.OTPOutboxPath(), Store: s.store, Now: cfg.Now},
+		Resources: []string{s.MCPURL},
+		OTP: countingOTP{next: &authserver.OutboxChannel{Path: s.OTPOutboxPath(), Store: s.store, Now: cfg.Now},
+			channel: "outbox", m: s.metrics},
 		TrustedIssuers: trusted,
 		HTTPClient:     httpClient, Logger: s.logger.With("component", "authserver"), Now: cfg.Now,
 	})
@@ -299,8 +338,8 @@ func (s *Stack) startEmbedded(ctx context.Context, httpClient *http.Client) erro
 	if err != nil {
 		return fmt.Errorf("healthmcp: %w", err)
 	}
-	s.serve(asLn, wrap(cfg.WrapAS, as.Handler()))
-	s.serve(mcpLn, wrap(cfg.WrapMCP, hm.Handler()))
+	s.serve(asLn, wrap(cfg.WrapAS, instrument(s.registry, as.Handler(), s.metrics.observeAS)))
+	s.serve(mcpLn, wrap(cfg.WrapMCP, instrument(s.registry, hm.Handler(), s.metrics.observeMCP)))
 	return nil
 }
 
@@ -330,17 +369,14 @@ func (s *Stack) serve(ln net.Listener, h http.Handler) {
 	}()
 }
 
-// readyz reports whether the store, the AS metadata and the MCP server answer.
+// readyz reports whether this instance can take a call now: the store
+// accepts a write, no sealed value failed to open for a missing key, and
+// the AS and the MCP server answer. A failing check is named, with its
+// error kind, so an operator knows where to look.
 func (s *Stack) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
-	var problems []string
-	if err := s.store.Ping(ctx); err != nil {
-		problems = append(problems, "store")
-	}
-	if err := s.backend.Ready(ctx); err != nil {
-		problems = append(problems, err.Error())
-	}
+	problems := s.checkReady(ctx)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if len(problems) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -348,6 +384,78 @@ func (s *Stack) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	io.WriteString(w, "ready\n")
+}
+
+// checkReady runs every readiness check and records the result in metrics
+// (a check that started later wins, whichever finishes first).
+func (s *Stack) checkReady(ctx context.Context) []string {
+	seq := s.readySeq.Add(1)
+	var problems []string
+	fail := map[string]bool{}
+	if err := s.probeWrite(ctx); err != nil {
+		problems = append(problems, "store cannot write ("+ErrKind(err)+")")
+		fail["store_write"] = true
+	}
+	if s.obsStore.sealingMissingSince(s.cfg.Now().Add(-time.Minute)) {
+		problems = append(problems, "a sealing key needed to open stored data is missing (reload the secrets file)")
+		fail["sealing_key"] = true
+	}
+	if err := s.backend.Ready(ctx); err != nil {
+		problems = append(problems, err.Error())
+		fail["backends"] = true
+	}
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	if seq < s.readyApplied {
+		return problems
+	}
+	s.readyApplied = seq
+	for _, c := range []string{"store_write", "sealing_key", "backends"} {
+		v := 0.0
+		if fail[c] {
+			v = 1
+		}
+		s.metrics.readyProblems.WithLabelValues(c).Set(v)
+	}
+	if len(problems) > 0 {
+		s.metrics.ready.Set(0)
+	} else {
+		s.metrics.ready.Set(1)
+	}
+	return problems
+}
+
+// probeWrite writes and deletes a short-lived record: a store that answers
+// reads but cannot write (full disk, read-only file, lost primary) is not
+// ready, whatever Ping says.
+func (s *Stack) probeWrite(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return err
+	}
+	key := "probe-" + hex.EncodeToString(randomBytes(8))
+	err := s.store.PutRecord(ctx, &session.Record{Kind: "readyz_probe", Key: key, Data: []byte{1},
+		ExpiresAt: s.cfg.Now().Add(time.Minute)})
+	if err != nil {
+		return err
+	}
+	return s.store.DeleteRecord(ctx, "readyz_probe", key)
+}
+
+// readiness keeps voiceauth_ready current between /readyz probes.
+func (s *Stack) readiness(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		s.checkReady(cctx)
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // housekeeping sweeps expired state and purges old audit records.
@@ -363,6 +471,9 @@ func (s *Stack) housekeeping(ctx context.Context) {
 		}
 		now := s.cfg.Now()
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if _, err := s.backend.retryRevocations(sctx); err != nil {
+			s.logger.Warn("pending revocations", "err", err.Error(), "err_kind", ErrKind(err))
+		}
 		s.store.SweepCalls(sctx, now.Add(-time.Hour))
 		s.store.SweepRecords(sctx, now)
 		s.store.SweepEvents(sctx, now.Add(-31*24*time.Hour))
@@ -397,6 +508,19 @@ func (s *Stack) Close(ctx context.Context) error {
 	})
 	return err
 }
+
+// MetricNames lists every metric family this instance can export, whether
+// or not it has a sample yet (deploy/ files may only name these).
+func (s *Stack) MetricNames() []string { return s.reg.names() }
+
+// RetryRevocations retries the revocations still pending now (housekeeping
+// does it every minute) and reports how many are left.
+func (s *Stack) RetryRevocations(ctx context.Context) (int, error) {
+	return s.backend.retryRevocations(ctx)
+}
+
+// Ready runs the readiness checks; nil problems means ready.
+func (s *Stack) Ready(ctx context.Context) []string { return s.checkReady(ctx) }
 
 // Store exposes the instance's store (for CLI subcommands and tests).
 func (s *Stack) Store() session.Store { return s.store }

@@ -1,0 +1,88 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/voiceauth/voiceauth/session"
+)
+
+// flaky fails the first n audit appends as a busy disk would.
+type flaky struct {
+	session.Store
+	n atomic.Int32
+}
+
+func (f *flaky) AppendAudit(ctx context.Context, e *session.AuditEvent) error {
+	if f.n.Add(-1) >= 0 {
+		return errors.New("session: append audit: disk I/O error")
+	}
+	return f.Store.AppendAudit(ctx, e)
+}
+
+func openTestStore(t *testing.T) session.Store {
+	t.Helper()
+	sealer, err := session.NewSealer(map[uint32][]byte{1: make([]byte, 32)}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := session.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), session.Options{Sealer: sealer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestAuditSurvivesCallerCancelAndFailures: an audit record written for a
+// request whose client has gone (context canceled) and that fails twice on
+// the disk is still written, once.
+func TestAuditSurvivesCallerCancelAndFailures(t *testing.T) {
+	inner := &flaky{Store: openTestStore(t)}
+	inner.n.Store(2)
+	m := newOpsMetrics(prometheus.NewRegistry())
+	s := newObservedStore(inner, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s.sleep = func(context.Context, time.Duration) error { return nil }
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.AppendAudit(ctx, &session.AuditEvent{Time: time.Now(), Type: "token.revoked", Outcome: "revoked"}); err != nil {
+		t.Fatalf("durable append: %v", err)
+	}
+	evs, err := s.ListAudit(context.Background(), session.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Type != "token.revoked" {
+		t.Fatalf("audit trail %+v, want exactly the one record", evs)
+	}
+	if rep, err := s.VerifyAudit(context.Background()); err != nil || rep.Problem != "" {
+		t.Fatalf("chain: %+v %v", rep, err)
+	}
+}
+
+// TestDurableGivesUpInBoundedTime: a store that never recovers returns the
+// error when the bound is reached, not never.
+func TestDurableGivesUpInBoundedTime(t *testing.T) {
+	inner := &flaky{Store: openTestStore(t)}
+	inner.n.Store(1 << 30)
+	s := newObservedStore(inner, newOpsMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tries := 0
+	s.sleep = func(ctx context.Context, _ time.Duration) error {
+		if tries++; tries == 5 {
+			return context.DeadlineExceeded
+		}
+		return nil
+	}
+	err := s.AppendAudit(context.Background(), &session.AuditEvent{Time: time.Now(), Type: "x"})
+	if err == nil || ErrKind(err) != "io_error" || tries != 5 {
+		t.Fatalf("err %v (kind %s) after %d sleeps; want the io_error after 5", err, ErrKind(err), tries)
+	}
+}
