@@ -206,7 +206,7 @@ func (e *env) claims(raw string) AccessClaims {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	json.NewDecoder(resp.Body).Decode(&set)
-	jwks := e.srv.jwks
+	jwks := e.srv.keys.Load().jwks
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		e.t.Fatal(err)

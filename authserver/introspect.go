@@ -60,7 +60,7 @@ func (s *Server) parseOwnAccess(ctx context.Context, raw string) (*AccessClaims,
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "at+jwt" {
 		return nil, errors.New("not an access token")
 	}
-	keys := s.jwks.Key(h.KeyID)
+	keys := s.keys.Load().jwks.Key(h.KeyID)
 	if len(keys) == 0 {
 		return nil, errors.New("unknown key")
 	}

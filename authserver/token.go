@@ -53,7 +53,7 @@ func (s *Server) mintAccess(g grant) (tok, jti string, exp time.Time, err error)
 	if !g.authTime.IsZero() {
 		c.AuthTime = g.authTime.Unix()
 	}
-	tok, err = jwt.Signed(s.signer).Claims(c).Serialize()
+	tok, err = jwt.Signed(s.keys.Load().signer).Claims(c).Serialize()
 	return tok, jti, exp, err
 }
 

@@ -109,6 +109,15 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	printBanner(stdout, st, app.Defaults(cfg))
+	// SIGHUP reloads the secrets file now (it is also watched for changes).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			st.ReloadSecrets()
+		}
+	}()
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "shutting down: letting calls in progress finish their current turn…")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

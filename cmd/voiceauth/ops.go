@@ -61,6 +61,7 @@ func secrets(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	dataDir, _, secretsFile := storeFlags(fs)
 	what := fs.String("what", "sealing", "rotate: sealing (re-seal stored data) or signing (AS token keys)")
+	wait := fs.Duration("reload-wait", app.RotationStepWait, "rotate: pause between steps so every running instance reloads the file (they look every 2s, or at once on SIGHUP)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -79,52 +80,7 @@ func secrets(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case "rotate":
-		s, _, err := app.LoadSecrets(cfg.SecretsFile, false)
-		if err != nil {
-			fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
-			return 1
-		}
-		switch *what {
-		case "signing":
-			if err := s.RotateSigningKey(); err != nil {
-				fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
-				return 1
-			}
-		case "sealing":
-			v := s.RotateSealingKey()
-			if err := s.Save(cfg.SecretsFile); err != nil {
-				fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
-				return 1
-			}
-			ctx := context.Background()
-			st, _, err := app.OpenStore(ctx, cfg)
-			if err != nil {
-				fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
-				return 1
-			}
-			defer st.Close()
-			rw, ok := st.(session.Rewrapper)
-			if !ok {
-				fmt.Fprintln(stderr, "voiceauth secrets rotate: this store cannot re-seal")
-				return 1
-			}
-			n, err := rw.Rewrap(ctx)
-			if err != nil {
-				fmt.Fprintln(stderr, "voiceauth secrets rotate: re-sealing:", err)
-				return 1
-			}
-			fmt.Fprintf(stdout, "sealing key %d is current; %d stored values re-sealed\n", v, n)
-			return 0
-		default:
-			fmt.Fprintf(stderr, "voiceauth secrets rotate: --what must be sealing or signing\n")
-			return 2
-		}
-		if err := s.Save(cfg.SecretsFile); err != nil {
-			fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "rotated the %s key in %s; restart every instance\n", *what, cfg.SecretsFile)
-		return 0
+		return rotate(cfg, *what, *wait, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "voiceauth secrets: unknown subcommand %q\n", args[0])
 	return 2
@@ -205,4 +161,73 @@ func parseDay(s string, end bool) (time.Time, error) {
 		t = t.Add(24*time.Hour - time.Nanosecond)
 	}
 	return t, nil
+}
+
+// rotate changes a key while instances are serving, in steps that each
+// running instance picks up (file watch or SIGHUP) before the next step
+// relies on it: first the new key is only known (it can open/verify), then it
+// is used (seals/signs), and only then is old data re-sealed. A reader never
+// meets a key it has not loaded.
+func rotate(cfg app.Config, what string, wait time.Duration, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
+		return 1
+	}
+	s, _, err := app.LoadSecrets(cfg.SecretsFile, false)
+	if err != nil {
+		return fail(err)
+	}
+	step := func(msg string) error {
+		if err := s.Save(cfg.SecretsFile); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s; waiting %s for running instances to reload %s\n", msg, wait, cfg.SecretsFile)
+		time.Sleep(wait)
+		return nil
+	}
+	switch what {
+	case "signing":
+		kid, err := s.AddSigningKey()
+		if err != nil {
+			return fail(err)
+		}
+		if err := step("new signing key " + kid + " published"); err != nil {
+			return fail(err)
+		}
+		if err := s.PromoteSigningKey(kid); err != nil {
+			return fail(err)
+		}
+		if err := step("signing key " + kid + " now signs; the previous key stays published"); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintln(stdout, "signing key rotated; no restart needed")
+		return 0
+	case "sealing":
+		v := s.AddSealingKey()
+		if err := step(fmt.Sprintf("sealing key %d added (readable, not yet used)", v)); err != nil {
+			return fail(err)
+		}
+		s.SealingCurrent = v
+		if err := step(fmt.Sprintf("sealing key %d is current", v)); err != nil {
+			return fail(err)
+		}
+		ctx := context.Background()
+		st, _, err := app.OpenStore(ctx, cfg)
+		if err != nil {
+			return fail(err)
+		}
+		defer st.Close()
+		rw, ok := st.(session.Rewrapper)
+		if !ok {
+			return fail(errors.New("this store cannot re-seal"))
+		}
+		n, err := rw.Rewrap(ctx)
+		if err != nil {
+			return fail(fmt.Errorf("re-sealing: %w", err))
+		}
+		fmt.Fprintf(stdout, "sealing key %d is current; %d stored values re-sealed; no restart needed\n", v, n)
+		return 0
+	}
+	fmt.Fprintf(stderr, "voiceauth secrets rotate: --what must be sealing or signing\n")
+	return 2
 }

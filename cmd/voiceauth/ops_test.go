@@ -91,7 +91,7 @@ func TestOperatorCommands(t *testing.T) {
 		t.Fatalf("keys rotate: %d %s %s", code, out, errOut)
 	}
 
-	if code, out, errOut = runCLI(t, "secrets", "rotate", "--data-dir", dir); code != 0 || !strings.Contains(out, "re-sealed") {
+	if code, out, errOut = runCLI(t, "secrets", "rotate", "--data-dir", dir, "--reload-wait", "0s"); code != 0 || !strings.Contains(out, "re-sealed") {
 		t.Fatalf("secrets rotate: %d %s %s", code, out, errOut)
 	}
 	// The rotated identity key is accepted by a pinned client through the

@@ -91,6 +91,7 @@ type Stack struct {
 	obsStore     *observedStore
 	admit        *admission
 	sealer       *session.Sealer
+	reloadMu     sync.Mutex
 	readySeq     atomic.Int64
 	readyMu      sync.Mutex
 	readyApplied int64
@@ -273,9 +274,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	admin.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 	s.serve(voiceLn, mux)
 
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.housekeeping(runCtx)
 	go s.readiness(runCtx)
+	go s.watchSecrets(runCtx, secretsPoll)
 	logger.Info("voiceauth started", "voice", s.VoiceURL, "public_url", s.PublicURL, "as", s.ASURL,
 		"mcp", s.MCPURL, "frontend", cfg.Frontend, "data_dir", cfg.DataDir)
 	return s, nil

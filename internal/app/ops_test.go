@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -432,3 +433,99 @@ func TestUnwritableOutboxNeverClaimsTexted(t *testing.T) {
 		t.Error("no otp.send_failed audit record")
 	}
 }
+
+// TestRotateWhileServing: both rotations done by an operator (or another
+// instance) while a call is in progress are picked up by the running
+// instance without a restart: the call carries on, the re-sealed data
+// opens, new tokens are signed with the new key and accepted, readyz stays
+// ready.
+func TestRotateWhileServing(t *testing.T) {
+	dir := t.TempDir()
+	st, _ := startStack(t, app.Config{DataDir: dir})
+	secretsFile := filepath.Join(dir, "secrets.json")
+	ctx := context.Background()
+	p := &phone{t: t, st: st, callSid: "CA" + strings.Repeat("rk01", 8), from: "+15555550101", verstat: "TN-Validation-Passed-A"}
+	tr := p.listen(p.post("/twilio/voice", url.Values{"CallStatus": {"ringing"}}))
+	tr = p.say(tr, "Maria Garcia")
+
+	// Sealing: add (known, not used), reload, make current, reload, re-seal.
+	sec, _, err := app.LoadSecrets(secretsFile, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := sec.AddSealingKey()
+	if err := sec.Save(secretsFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ReloadSecrets(); err != nil {
+		t.Fatal(err)
+	}
+	sec.SealingCurrent = v
+	// Signing: publish a new key and promote it in the same steps.
+	kid, err := sec.AddSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sec.PromoteSigningKey(kid); err != nil {
+		t.Fatal(err)
+	}
+	if err := sec.Save(secretsFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ReloadSecrets(); err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := app.OpenStore(ctx, app.Config{DataDir: dir}) // the operator command's own store handle
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := other.(session.Rewrapper).Rewrap(ctx)
+	other.Close()
+	if err != nil || n == 0 {
+		t.Fatalf("rewrap: %d values, %v", n, err)
+	}
+
+	tr = p.say(tr, "March third nineteen eighty")
+	for i := 0; i < 2 && !asksSSN.MatchString(tr.said); i++ {
+		tr = p.say(tr, "yes")
+	}
+	if !asksSSN.MatchString(tr.said) {
+		t.Fatalf("after the rotation the call lost its place: %q", tr.said)
+	}
+	tr = p.press(tr, "4567")
+	if tr.action == "" || !strings.Contains(tr.said, "verified") {
+		t.Fatalf("after the rotation the caller was not verified: %+v", tr)
+	}
+	if tr = p.say(tr, "appointments"); !strings.Contains(tr.said, "Dr. ") {
+		t.Fatalf("tool call after the rotation failed: %q", tr.said)
+	}
+	tokens, err := st.Store().GetTokens(ctx, p.callSid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := jwtKID(t, tokens.AccessToken); got != kid {
+		t.Errorf("new token signed by %q, want the rotated key %q", got, kid)
+	}
+	if probs := st.Ready(ctx); len(probs) != 0 {
+		t.Errorf("not ready after the rotation: %v", probs)
+	}
+	if got := metricValue(t, st, "voiceauth_secrets_reloads_total", `result="ok"`); got != 2 {
+		t.Errorf("voiceauth_secrets_reloads_total{result=ok} = %v, want 2", got)
+	}
+}
+
+func jwtKID(t *testing.T, tok string) string {
+	t.Helper()
+	head, _, _ := strings.Cut(tok, ".")
+	raw, err := base64URL(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		KID string `json:"kid"`
+	}
+	json.Unmarshal(raw, &h)
+	return h.KID
+}
+
+func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
