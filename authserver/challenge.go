@@ -797,6 +797,20 @@ func (s *Server) numberCounted(ctx context.Context, number string, n int, now ti
 	return s.putLock(ctx, rec, kindNumber, key, lockData{Until: now.Add(s.pol.NumberBlock)}, 0)
 }
 
+// LockUntil reports until when a patient id or an E.164 number is locked
+// (the zero time when it is not). For `voiceauth lockouts list`.
+func (s *Server) LockUntil(ctx context.Context, patientIDOrNumber string) (time.Time, error) {
+	kind, key := kindIdentity, identityKey(patientIDOrNumber)
+	if strings.HasPrefix(patientIDOrNumber, "+") {
+		kind, key = kindNumber, numberKey(patientIDOrNumber)
+	}
+	_, l, err := s.getLock(ctx, kind, key)
+	if err != nil || !s.now().Before(l.Until) {
+		return time.Time{}, err
+	}
+	return l.Until, nil
+}
+
 // ClearLock lifts an identity lock (patient id) or a number block (E.164
 // number) and writes an audit record. For `voiceauth lockouts clear`.
 func (s *Server) ClearLock(ctx context.Context, patientIDOrNumber string) error {

@@ -113,6 +113,23 @@ func yamlKeys() string {
 	return strings.Join(ks, ", ")
 }
 
+// opConfig resolves an operator command's configuration exactly as serve
+// does (flags > environment > --config file > defaults, one code path), so
+// `lockouts`, `audit`, `secrets` and `keys` open the store and the secrets
+// file the running service uses. The command's own flags must be defined on
+// fs before the call.
+func opConfig(fs *flag.FlagSet, args []string) (app.Config, error) {
+	v, err := resolve(fs, args, os.Getenv)
+	if err != nil {
+		return app.Config{}, err
+	}
+	cfg, err := v.appConfig()
+	if err != nil {
+		return app.Config{}, err
+	}
+	return app.Defaults(cfg), nil
+}
+
 // appConfig turns resolved values into the stack's configuration.
 func (v values) appConfig() (app.Config, error) {
 	cfg := app.Config{

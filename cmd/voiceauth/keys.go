@@ -21,11 +21,11 @@ func keys(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("keys", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir, _, secretsFile := storeFlags(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	cfg, err := opConfig(fs, args[1:])
+	if err != nil {
+		fmt.Fprintln(stderr, "voiceauth keys:", err)
 		return 2
 	}
-	cfg := app.Defaults(app.Config{DataDir: *dataDir, SecretsFile: *secretsFile})
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "voiceauth keys %s: %v\n", args[0], err)
 		return 1

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/voiceauth/voiceauth/internal/app"
-	"github.com/voiceauth/voiceauth/session"
 )
 
 // lockouts lets an operator see and lift KBA locks. Listing reads the audit
@@ -20,29 +19,30 @@ func lockouts(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("lockouts", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir, store, secretsFile := storeFlags(fs)
 	patient := fs.String("patient", "", "patient id (e.g. pt-0001)")
 	number := fs.String("number", "", "caller number, E.164")
-	if err := fs.Parse(args[1:]); err != nil {
+	cfg, err := opConfig(fs, args[1:])
+	if err != nil {
+		fmt.Fprintln(stderr, "voiceauth lockouts:", err)
 		return 2
 	}
 	ctx := context.Background()
-	cfg := app.Config{DataDir: *dataDir, Store: *store, SecretsFile: *secretsFile}
 	switch args[0] {
 	case "list":
-		st, _, err := app.OpenStore(ctx, cfg)
+		locks, err := app.ListLocks(ctx, cfg, time.Now())
 		if err != nil {
 			fmt.Fprintln(stderr, "voiceauth lockouts:", err)
 			return 1
 		}
-		defer st.Close()
-		evs, err := st.ListAudit(ctx, session.AuditFilter{From: time.Now().Add(-31 * 24 * time.Hour)})
-		if err != nil {
-			fmt.Fprintln(stderr, "voiceauth lockouts:", err)
-			return 1
+		if len(locks) == 0 {
+			fmt.Fprintln(stdout, "no active locks")
 		}
-		for _, l := range app.ActiveLocks(evs, time.Now()) {
-			fmt.Fprintf(stdout, "%-14s %-26s since %s  until %s\n", l.Kind, l.Who, l.Since.UTC().Format(time.RFC3339), l.Until)
+		for _, l := range locks {
+			until := "unknown"
+			if !l.Until.IsZero() {
+				until = l.Until.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(stdout, "%-8s %-16s since %s  until %s\n", l.Kind, l.Who, l.Since.UTC().Format(time.RFC3339), until)
 		}
 		return 0
 	case "clear":

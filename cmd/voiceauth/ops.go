@@ -15,14 +15,6 @@ import (
 	"github.com/voiceauth/voiceauth/session"
 )
 
-// storeFlags are the flags every operator command shares with serve.
-func storeFlags(fs *flag.FlagSet) (dataDir, store, secretsFile *string) {
-	dataDir = fs.String("data-dir", envOr("VOICEAUTH_DATA_DIR", "./data"), "data directory")
-	store = fs.String("store", os.Getenv("VOICEAUTH_STORE"), "SQLite path or postgres:// DSN")
-	secretsFile = fs.String("secrets-file", os.Getenv("VOICEAUTH_SECRETS_FILE"), "secrets file")
-	return
-}
-
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
 		return v
@@ -59,13 +51,13 @@ func secrets(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("secrets", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir, _, secretsFile := storeFlags(fs)
 	what := fs.String("what", "sealing", "rotate: sealing (re-seal stored data) or signing (AS token keys)")
 	wait := fs.Duration("reload-wait", app.RotationStepWait, "rotate: pause between steps so every running instance reloads the file (they look every 2s, or at once on SIGHUP)")
-	if err := fs.Parse(args[1:]); err != nil {
+	cfg, err := opConfig(fs, args[1:])
+	if err != nil {
+		fmt.Fprintln(stderr, "voiceauth secrets:", err)
 		return 2
 	}
-	cfg := app.Defaults(app.Config{DataDir: *dataDir, SecretsFile: *secretsFile, Store: os.Getenv("VOICEAUTH_STORE")})
 	switch args[0] {
 	case "init":
 		_, created, err := app.LoadSecrets(cfg.SecretsFile, true)
@@ -93,15 +85,16 @@ func audit(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir, store, secretsFile := storeFlags(fs)
 	patient := fs.String("patient", "", "patient id (export)")
 	from := fs.String("from", "", "first day, YYYY-MM-DD (export)")
 	to := fs.String("to", "", "last day, YYYY-MM-DD (export)")
-	if err := fs.Parse(args[1:]); err != nil {
+	cfg, err := opConfig(fs, args[1:])
+	if err != nil {
+		fmt.Fprintln(stderr, "voiceauth audit:", err)
 		return 2
 	}
 	ctx := context.Background()
-	st, sec, err := app.OpenStore(ctx, app.Config{DataDir: *dataDir, Store: *store, SecretsFile: *secretsFile})
+	st, sec, err := app.OpenStore(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "voiceauth audit:", err)
 		return 1
