@@ -364,7 +364,12 @@ func (s *Server) form(h formHandler) http.HandlerFunc {
 		if err != nil {
 			var oe *oauthError
 			if !errors.As(err, &oe) {
-				s.log.Error("authserver: internal error", "path", r.URL.Path, "err", err)
+				if r.Context().Err() != nil {
+					// The client stopped waiting; nothing failed on our side.
+					s.log.Warn("authserver: client went away", "path", r.URL.Path, "err_kind", "canceled")
+				} else {
+					s.log.Error("authserver: internal error", "path", r.URL.Path, "error", err.Error(), "err_kind", errKind(err))
+				}
 				oe = newErr(errServerError, "")
 			}
 			s.writeErr(w, oe)

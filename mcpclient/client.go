@@ -257,7 +257,11 @@ func (s *Session) establish(ctx context.Context) error {
 			return identityErr("server does not declare %s", ExtensionID)
 		}
 	} else if err := s.checkIdentity(ctx); err != nil {
-		s.log.Warn("mcp server identity refused", "err", err)
+		if errors.Is(err, ErrIdentity) {
+			s.log.Warn("mcp server identity refused", "err", err)
+		} else {
+			s.log.Warn("mcp server identity check could not complete", "err", err)
+		}
 		return err
 	}
 	return s.listTools(ctx)

@@ -284,6 +284,9 @@ func processRSS(pid int) (string, error) {
 	return strings.Join(parts, ", "), nil
 }
 
+// embeddedMaxCalls is the admission cap of the stack `voiceauth load` starts.
+var embeddedMaxCalls int
+
 // LoadMain implements `voiceauth load --calls N --concurrency C --transport relay|webhook`.
 func LoadMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
@@ -302,6 +305,7 @@ func LoadMain(args []string, stdout, stderr io.Writer) int {
 	idle := fs.Int("idle", 0, "idle mode: open N relay calls (greeting only), hold them, report the server's RSS per call (with --pid); --concurrency calls are opened at once, held for --idle-hold")
 	repeat := fs.Int("repeat", 0, "turn-capacity mode: each call answers, presses \"*\" (repeat the question) N times and hangs up — signed turns with state persisted, no AS/MCP")
 	holdFor := fs.Duration("idle-hold", 5*time.Second, "idle mode: how long to hold the calls once all are open")
+	fs.IntVar(&embeddedMaxCalls, "max-calls", 0, "embedded stack: admission cap, calls in progress above which new calls hear \"all lines are busy\" (0: the service default, -1: none)")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return 2
 	}

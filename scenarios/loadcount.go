@@ -24,6 +24,11 @@ type LoadCount struct {
 	ErrorLogs        int  `json:"error_logs"`        // ERROR records (voiceauth_errors_total)
 	Rejected         int  `json:"rejected"`          // calls told "all lines are busy"
 	IdentityRefused  int  `json:"identity_refused"`  // tool calls refused for server identity
+	// Transfers counts the server's transfers by reason (voiceauth_ivr_calls_total).
+	Transfers map[string]int `json:"transfers,omitempty"`
+	// ErrorKinds counts ERROR records by component/err_kind; Revocations by result.
+	ErrorKinds  map[string]int `json:"error_kinds,omitempty"`
+	Revocations map[string]int `json:"revocations,omitempty"`
 }
 
 // Lost reports whether the run lost anything.
@@ -36,8 +41,8 @@ func (c LoadCount) String() string {
 		return "not checked (remote target)"
 	}
 	return fmt.Sprintf("%d tokens seen at the AS, %d audited (%d codes), %d revoked; lost: %d audit, %d revocations; "+
-		"%d ERROR logs, %d busy rejections, %d identity refusals", c.TokensObserved, c.TokensAudited, c.CodesAudited,
-		c.Revoked, c.AuditLost, c.RevocationsLost, c.ErrorLogs, c.Rejected, c.IdentityRefused)
+		"%d ERROR logs, %d busy rejections, %d identity refusals; transfers by reason %v; errors %v; revocations %v", c.TokensObserved, c.TokensAudited, c.CodesAudited,
+		c.Revoked, c.AuditLost, c.RevocationsLost, c.ErrorLogs, c.Rejected, c.IdentityRefused, c.Transfers, c.ErrorKinds, c.Revocations)
 }
 
 // countLoad waits (up to settle) for the revocations of ended calls to be
@@ -83,6 +88,14 @@ func countLoad(ctx context.Context, target *Target, rep LoadReport, start time.T
 		c.ErrorLogs = sumMetric(text, "voiceauth_errors_total", "")
 		c.Rejected = sumMetric(text, "voiceauth_admission_rejected_total", "")
 		c.IdentityRefused = sumMetric(text, "voiceauth_mcp_tool_calls_total", `outcome="identity_refused"`)
+		c.Transfers = map[string]int{}
+		re := regexp.MustCompile(`(?m)^voiceauth_ivr_calls_total\{[^}]*outcome="transferred"[^}]*reason="([^"]*)"[^}]*\} ([0-9.e+]+)$`)
+		for _, m := range re.FindAllStringSubmatch(text, -1) {
+			v, _ := strconv.ParseFloat(m[2], 64)
+			c.Transfers[m[1]] += int(v)
+		}
+		c.ErrorKinds = labelCounts(text, "voiceauth_errors_total")
+		c.Revocations = labelCounts(text, "voiceauth_revocations_total")
 	}
 	return c
 }
@@ -99,4 +112,15 @@ func sumMetric(text, name, match string) int {
 		n += v
 	}
 	return int(n)
+}
+
+// labelCounts maps each sample's label text of name to its value.
+func labelCounts(text, name string) map[string]int {
+	out := map[string]int{}
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\{([^}]*)\} ([0-9.e+]+)$`)
+	for _, m := range re.FindAllStringSubmatch(text, -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		out[m[1]] += int(v)
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -189,12 +190,19 @@ func startStack(ctx context.Context, sc *Scenario, transport string, generated i
 		logs = &SyncBuffer{}
 		logw = logs
 	}
+	// VOICEAUTH_STACK_LOG=file also writes the embedded stack's JSON log
+	// there (load runs: which component logged what).
+	if path := os.Getenv("VOICEAUTH_STACK_LOG"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			logw = io.MultiWriter(logw, f)
+		}
+	}
 	frontend := "gather"
 	if transport == TransportRelay {
 		frontend = "relay"
 	}
 	t, stop, err := startEmbedded(ctx, EmbeddedOptions{Frontend: frontend, WrapAS: obs.WrapAS, WrapMCP: obs.WrapMCP,
-		LogWriter: logw, GeneratedPatients: generated})
+		LogWriter: logw, GeneratedPatients: generated, MaxCalls: embeddedMaxCalls})
 	if err != nil {
 		return nil, nil, fmt.Errorf("start embedded stack: %w", err)
 	}

@@ -65,6 +65,8 @@ type EmbeddedOptions struct {
 	LogWriter io.Writer
 	// GeneratedPatients seeds authserver.GeneratePatients(n) besides the demo rows.
 	GeneratedPatients int
+	// MaxCalls is the stack's admission cap (0: its default, -1: none).
+	MaxCalls int
 }
 
 // startEmbedded starts the in-process stack (internal/app). It is set by

@@ -33,6 +33,7 @@ type admission struct {
 	m          *opsMetrics
 	now        func() time.Time
 	idleTTL    time.Duration
+	load       *loadGauge // nil: the count alone decides
 
 	mu     sync.Mutex
 	active map[string]time.Time // CallSid → last request
@@ -73,8 +74,8 @@ func (a *admission) wrap(next http.Handler) http.Handler {
 		}
 		switch r.URL.Path {
 		case "/twilio/voice":
-			if !a.admit(sid) {
-				a.m.admission.WithLabelValues("max_calls").Inc()
+			if reason := a.admit(sid); reason != "" {
+				a.m.admission.WithLabelValues(reason).Inc()
 				a.busy(w)
 				return
 			}
@@ -113,19 +114,26 @@ func (a *admission) signed(r *http.Request, form url.Values) bool {
 	return false
 }
 
-// admit counts sid in unless the instance is full; a retried /twilio/voice
-// for a call already admitted is always let through.
-func (a *admission) admit(sid string) bool {
+// admit counts sid in, or says why not ("max_calls", "overloaded"); a
+// retried /twilio/voice for a call already admitted is always let through.
+func (a *admission) admit(sid string) (refused string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()
 	a.sweep(now)
-	if _, ok := a.active[sid]; ok || a.max <= 0 || len(a.active) < a.max {
+	if _, ok := a.active[sid]; ok {
 		a.active[sid] = now
-		a.m.callsNow.Set(float64(len(a.active)))
-		return true
+		return ""
 	}
-	return false
+	switch {
+	case a.max > 0 && len(a.active) >= a.max:
+		return "max_calls"
+	case a.load != nil && a.load.overloaded():
+		return "overloaded"
+	}
+	a.active[sid] = now
+	a.m.callsNow.Set(float64(len(a.active)))
+	return ""
 }
 
 func (a *admission) touch(sid string) {
@@ -193,3 +201,51 @@ func (e *endSniffer) ended() bool {
 }
 
 func (e *endSniffer) Unwrap() http.ResponseWriter { return e.ResponseWriter }
+
+// loadGauge sheds new calls while the backends answer slowly, whatever the
+// count: an instance on a busy host (or behind a slow AS) carries fewer
+// calls than its cap, and a call admitted then is a call that may be
+// dropped after the caller has answered questions. It follows an EWMA of
+// the time backend jobs (AS submissions, tool calls) take; above high it
+// sheds, below low (or after quiet seconds with no job finishing) it admits
+// again.
+type loadGauge struct {
+	high, low, quiet time.Duration
+	now              func() time.Time
+
+	mu       sync.Mutex
+	ewma     float64 // seconds
+	last     time.Time
+	shedding bool
+}
+
+func newLoadGauge(giveUp time.Duration, now func() time.Time) *loadGauge {
+	if giveUp <= 0 {
+		giveUp = 6 * time.Second
+	}
+	return &loadGauge{high: giveUp / 3, low: giveUp / 6, quiet: 5 * time.Second, now: now}
+}
+
+func (g *loadGauge) observe(d time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	const alpha = 0.1
+	g.ewma = (1-alpha)*g.ewma + alpha*d.Seconds()
+	g.last = g.now()
+	switch {
+	case g.ewma > g.high.Seconds():
+		g.shedding = true
+	case g.ewma < g.low.Seconds():
+		g.shedding = false
+	}
+}
+
+func (g *loadGauge) overloaded() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.shedding && g.now().Sub(g.last) > g.quiet {
+		// Nothing finished for a while: the backlog is gone; start again gently.
+		g.shedding, g.ewma = false, g.low.Seconds()
+	}
+	return g.shedding
+}

@@ -231,14 +231,22 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		ClientID: cfg.ClientID, ClientSecret: s.ClientSecret, Issuer: issuerPin,
 		HTTPClient: httpClient, Logger: logger.With("component", "challenge"), Now: cfg.Now,
 	})
+	// Redeeming a code and revoking tokens get a longer per-request timeout:
+	// a token the AS issued while we had stopped listening could never be
+	// revoked.
+	durable := challenge.New(challenge.Config{
+		ClientID: cfg.ClientID, ClientSecret: s.ClientSecret, Issuer: issuerPin, RequestTimeout: 20 * time.Second,
+		HTTPClient: &http.Client{Timeout: 25 * time.Second}, Logger: logger.With("component", "challenge"), Now: cfg.Now,
+	})
 	mc := &mcpclient.Config{
 		HTTPClient: httpClient, Logger: logger.With("component", "mcpclient"), Now: cfg.Now,
 		Pins: pinStore{s.store}, Policy: mcpclient.Policy{Mode: mcpclient.PolicyPinned, RequireExtSignature: true},
 	}
 	s.backend = newBackend(backendConfig{
-		Challenge: ch, MCP: mc, MCPURL: mcpURL, Store: s.store, HTTPClient: httpClient,
+		Challenge: ch, Durable: durable, MCP: mc, MCPURL: mcpURL, Store: s.store, HTTPClient: httpClient,
 		Logger: logger.With("component", "backend"), LogKey: secrets.LogKey, Now: cfg.Now, Metrics: s.metrics,
 	})
+	s.backend.load = newLoadGauge(cfg.GiveUpAfter, time.Now)
 	s.voice, err = ivr.New(ivr.Config{
 		PublicURL: s.PublicURL, AuthTokens: SplitTokens(s.TwilioAuthToken), Frontend: cfg.Frontend,
 		TransferNumber: cfg.TransferNumber, Store: s.store, Auth: s.backend, Tools: s.backend,
@@ -252,6 +260,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 
 	mux := http.NewServeMux()
 	s.admit = newAdmission(cfg.MaxCalls, s.PublicURL, SplitTokens(s.TwilioAuthToken), cfg.TransferNumber, s.metrics, cfg.Now)
+	s.admit.load = s.backend.load
 	mux.Handle("/", s.admit.wrap(s.voice.Handler()))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -27,6 +27,8 @@ type backend struct {
 
 	mu       sync.Mutex
 	sessions map[string]*mcpSession // per call, on this instance
+
+	load *loadGauge // backend job durations, for admission (nil: not measured)
 }
 
 // mcpSession is one call's MCP session, or the connection being made: the
@@ -39,6 +41,7 @@ type mcpSession struct {
 
 type backendConfig struct {
 	Challenge  *challenge.Client
+	Durable    *challenge.Client // same client, long request timeout: Redeem and Revoke (nil: Challenge)
 	MCP        *mcpclient.Config
 	MCPURL     string
 	Store      session.Store
@@ -70,6 +73,10 @@ func (b *backend) discover(ctx context.Context) (*challenge.Discovery, error) {
 
 // Submit implements ivr.Auth.
 func (b *backend) Submit(ctx context.Context, call ivr.CallInfo, raw []byte, a ivr.Answers, stepUp bool) (ivr.AuthStep, []byte, error) {
+	if b.load != nil {
+		start := time.Now()
+		defer func() { b.load.observe(time.Since(start)) }()
+	}
 	var st flowState
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &st); err != nil {
@@ -110,12 +117,26 @@ func (b *backend) Submit(ctx context.Context, call ivr.CallInfo, raw []byte, a i
 	step := ivr.AuthStep{Need: res.Need}
 	switch res.Outcome {
 	case challenge.Code:
-		tok, err := b.cfg.Challenge.Redeem(ctx, st.Flow, res.Code)
+		// Once the AS has issued a code, redeeming it and keeping the token
+		// must not be cut short by the call's deadline: a token the AS issued
+		// but we never stored could never be revoked. If the caller was
+		// given up on meanwhile, the token is revoked at once.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		tok, err := b.durable().Redeem(dctx, st.Flow, res.Code)
 		if err != nil {
 			return ivr.AuthStep{}, out, err
 		}
-		if err := b.saveToken(ctx, call.CallSid, tok); err != nil {
+		if err := b.saveToken(dctx, call.CallSid, tok); err != nil {
 			return ivr.AuthStep{}, out, err
+		}
+		if ctx.Err() != nil {
+			go func() {
+				rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				b.revokeCall(rctx, call.CallSid, 3)
+			}()
+			return ivr.AuthStep{}, out, ctx.Err()
 		}
 		// A new token means a new MCP session (scopes and acr changed). It is
 		// opened now, while the caller hears the menu, so the first tool call
@@ -263,7 +284,7 @@ func (b *backend) revokeCall(ctx context.Context, callSid string, attempts int) 
 			}
 			backoff *= 4
 		}
-		if rerr = b.cfg.Challenge.Revoke(ctx, toChallengeToken(ts)); rerr == nil {
+		if rerr = b.durable().Revoke(ctx, toChallengeToken(ts)); rerr == nil {
 			break
 		}
 	}
@@ -275,6 +296,13 @@ func (b *backend) revokeCall(ctx context.Context, callSid string, attempts int) 
 	}
 	b.metric("revoked")
 	return errors.Join(b.cfg.Store.DeleteTokens(ctx, callSid), b.cfg.Store.DeleteRecord(ctx, revokePendingKind, callSid))
+}
+
+func (b *backend) durable() *challenge.Client {
+	if b.cfg.Durable != nil {
+		return b.cfg.Durable
+	}
+	return b.cfg.Challenge
 }
 
 func (b *backend) metric(result string) {
@@ -303,6 +331,10 @@ func (b *backend) retryRevocations(ctx context.Context) (left int, err error) {
 
 // Call implements ivr.Tools.
 func (b *backend) Call(ctx context.Context, callSid, tool string, args map[string]any) (_ json.RawMessage, err error) {
+	if b.load != nil {
+		start := time.Now()
+		defer func() { b.load.observe(time.Since(start)) }()
+	}
 	if m := b.cfg.Metrics; m != nil {
 		start := time.Now()
 		defer func() {

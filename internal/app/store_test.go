@@ -86,3 +86,39 @@ func TestDurableGivesUpInBoundedTime(t *testing.T) {
 		t.Fatalf("err %v (kind %s) after %d sleeps; want the io_error after 5", err, ErrKind(err), tries)
 	}
 }
+
+// TestLoadGaugeSheds: slow backend jobs make the gauge shed new calls, fast
+// ones (or a quiet spell with nothing finishing) let them in again.
+func TestLoadGaugeSheds(t *testing.T) {
+	now := time.Unix(1000, 0)
+	g := newLoadGauge(6*time.Second, func() time.Time { return now })
+	for i := 0; i < 5; i++ {
+		g.observe(100 * time.Millisecond)
+	}
+	if g.overloaded() {
+		t.Fatal("shedding with fast backends")
+	}
+	for i := 0; i < 30 && !g.overloaded(); i++ {
+		g.observe(6 * time.Second)
+	}
+	if !g.overloaded() {
+		t.Fatal("not shedding with backends at the give-up time")
+	}
+	g.observe(100 * time.Millisecond)
+	if !g.overloaded() {
+		t.Fatal("one fast answer ended the shedding (no hysteresis)")
+	}
+	now = now.Add(6 * time.Second)
+	if g.overloaded() {
+		t.Fatal("still shedding after a quiet spell with nothing finishing")
+	}
+	for i := 0; i < 50; i++ {
+		g.observe(6 * time.Second)
+	}
+	for i := 0; i < 60 && g.overloaded(); i++ {
+		g.observe(50 * time.Millisecond)
+	}
+	if g.overloaded() {
+		t.Fatal("fast answers did not end the shedding")
+	}
+}
