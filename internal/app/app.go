@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -481,6 +482,11 @@ func (s *Stack) housekeeping(ctx context.Context) {
 		case <-t.C:
 		}
 		now := s.cfg.Now()
+		if s.admit != nil && s.admit.inProgress() == 0 {
+			// After a peak the heap is garbage; hand the pages back now
+			// rather than at the scavenger's pace, so RSS returns to baseline.
+			debug.FreeOSMemory()
+		}
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		if _, err := s.backend.retryRevocations(sctx); err != nil {
 			s.logger.Warn("pending revocations", "err", err.Error(), "err_kind", ErrKind(err))
