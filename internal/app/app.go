@@ -408,7 +408,7 @@ func (s *Stack) checkReady(ctx context.Context) []string {
 		problems = append(problems, "store cannot write ("+ErrKind(err)+")")
 		fail["store_write"] = true
 	}
-	if s.obsStore.sealingMissingSince(s.cfg.Now().Add(-time.Minute)) {
+	if s.obsStore.sealingMissingSince(time.Now().Add(-time.Minute)) {
 		problems = append(problems, "a sealing key needed to open stored data is missing (reload the secrets file)")
 		fail["sealing_key"] = true
 	}

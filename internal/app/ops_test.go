@@ -529,3 +529,80 @@ func jwtKID(t *testing.T, tok string) string {
 }
 
 func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+// TestReadyzNamesEachFailure: an unreachable MCP server or AS, and a stored
+// value sealed under a key this instance has not loaded, each make /readyz
+// fail and say which; each recovers.
+func TestReadyzNamesEachFailure(t *testing.T) {
+	var mcpDown, asDown atomic.Bool
+	down := func(flag *atomic.Bool) func(http.Handler) http.Handler {
+		return func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if flag.Load() {
+					http.Error(w, "down", http.StatusBadGateway)
+					return
+				}
+				h.ServeHTTP(w, r)
+			})
+		}
+	}
+	dir := t.TempDir()
+	st, _ := startStack(t, app.Config{DataDir: dir, WrapMCP: down(&mcpDown), WrapAS: down(&asDown)})
+	ctx := context.Background()
+	if p := st.Ready(ctx); len(p) != 0 {
+		t.Fatalf("not ready at start: %v", p)
+	}
+	mcpDown.Store(true)
+	if code, body := getReadyz(t, st); code != http.StatusServiceUnavailable || !strings.Contains(body, "MCP server") {
+		t.Errorf("MCP server down: %d %q", code, body)
+	}
+	mcpDown.Store(false)
+	asDown.Store(true)
+	if code, body := getReadyz(t, st); code != http.StatusServiceUnavailable || !strings.Contains(body, "authorization server") {
+		t.Errorf("AS down: %d %q", code, body)
+	}
+	asDown.Store(false)
+	if p := st.Ready(ctx); len(p) != 0 {
+		t.Fatalf("not ready after the servers came back: %v", p)
+	}
+
+	// Another instance rotated the sealing key and wrote a call under it;
+	// this one has not reloaded the file yet.
+	secretsFile := filepath.Join(dir, "secrets.json")
+	sec, _, err := app.LoadSecrets(secretsFile, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec.SealingCurrent = sec.AddSealingKey()
+	if err := sec.Save(secretsFile); err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := app.OpenStore(ctx, app.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	err = other.CreateCall(ctx, &session.Call{ID: "CAsealed", State: []byte(`{}`), CreatedAt: now, UpdatedAt: now})
+	other.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Store().GetCall(ctx, "CAsealed"); err == nil {
+		t.Fatal("the running instance opened a value sealed under a key it never loaded")
+	}
+	if code, body := getReadyz(t, st); code != http.StatusServiceUnavailable || !strings.Contains(body, "sealing key") {
+		t.Errorf("missing sealing key: %d %q", code, body)
+	}
+	if got := metricValue(t, st, "voiceauth_ready_check_failed", `check="sealing_key"`); got != 1 {
+		t.Errorf("voiceauth_ready_check_failed{check=sealing_key} = %v", got)
+	}
+	if err := st.ReloadSecrets(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Store().GetCall(ctx, "CAsealed"); err != nil {
+		t.Errorf("after the reload: %v", err)
+	}
+	if code, body := getReadyz(t, st); code != http.StatusOK {
+		t.Errorf("after the reload: %d %q", code, body)
+	}
+}
