@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/voiceauth/voiceauth/authserver"
@@ -15,22 +14,16 @@ import (
 	"github.com/voiceauth/voiceauth/session"
 )
 
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
 func otpOutbox(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("otp-outbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", envOr("VOICEAUTH_DATA_DIR", "./data"), "data directory")
-	if err := fs.Parse(args); err != nil {
+	cfg, err := opConfig(fs, args)
+	if err != nil {
+		fmt.Fprintln(stderr, "voiceauth otp-outbox:", err)
 		return 2
 	}
 	phone := fs.Arg(0)
-	path := app.OutboxPath(*dataDir)
+	path := app.OutboxPath(cfg.DataDir)
 	if phone == "" {
 		fmt.Fprintf(stderr, "usage: voiceauth otp-outbox [--data-dir DIR] PHONE   (outbox: %s)\n", path)
 		return 2
