@@ -162,6 +162,7 @@ func (a *admission) sweep(now time.Time) {
 			delete(a.active, sid)
 		}
 	}
+	a.m.callsNow.Set(float64(len(a.active)))
 }
 
 func (a *admission) inProgress() int {
