@@ -122,3 +122,30 @@ func TestLoadGaugeSheds(t *testing.T) {
 		t.Fatal("fast answers did not end the shedding")
 	}
 }
+
+// TestAdmissionForgetsSilentCalls: a call whose end was never heard stops
+// holding a line after the idle time, so lines do not leak.
+func TestAdmissionForgetsSilentCalls(t *testing.T) {
+	now := time.Unix(5000, 0)
+	a := newAdmission(1, "http://x", []string{"tok"}, "+15555550100", newOpsMetrics(prometheus.NewRegistry()),
+		func() time.Time { return now })
+	if r := a.admit("CA1"); r != "" {
+		t.Fatalf("first call refused: %s", r)
+	}
+	if r := a.admit("CA2"); r != "max_calls" {
+		t.Fatalf("second call at the cap: %q, want max_calls", r)
+	}
+	now = now.Add(10 * time.Minute)
+	a.touch("CA1")
+	now = now.Add(10 * time.Minute)
+	if r := a.admit("CA2"); r != "max_calls" {
+		t.Fatalf("a call active 10 minutes ago was forgotten: %q", r)
+	}
+	now = now.Add(6 * time.Minute)
+	if r := a.admit("CA2"); r != "" {
+		t.Fatalf("a call silent for 16 minutes still holds the line: %q", r)
+	}
+	if a.inProgress() != 1 {
+		t.Fatalf("in progress %d, want 1", a.inProgress())
+	}
+}
