@@ -184,6 +184,9 @@ func TestFullDiskMidRun(t *testing.T) {
 	if !tr.dial || !strings.Contains(tr.said, "something went wrong") || !strings.Contains(tr.said, "connect you with someone") {
 		t.Fatalf("caller during the full disk: want an apology and a transfer, got %+v", tr)
 	}
+	if got := metricValue(t, st, "voiceauth_ivr_calls_total", `reason="store_error"`); got != 1 {
+		t.Errorf("voiceauth_ivr_calls_total{reason=store_error} = %v, want 1", got)
+	}
 	if l := logs.String(); !strings.Contains(l, `"err_kind":"disk_full"`) || strings.Contains(l, "fmt.wrapError") {
 		t.Errorf("the store failure is not logged with err_kind disk_full:\n%s", l)
 	}
