@@ -93,8 +93,8 @@ func (s *observedStore) durable(ctx context.Context, op string, write func(conte
 		start := time.Now()
 		err := write(ctx)
 		s.done(op, start, err, true)
-		if answer(err) || ctx.Err() != nil {
-			return err
+		if answer(err) || ctx.Err() != nil || ErrKind(err) == "closed" {
+			return err // done, out of time, or shutting down (nothing left to write with)
 		}
 		if attempt == 0 {
 			s.log.Warn("durable write failed; retrying", "op", op, "err", err.Error(), "err_kind", ErrKind(err))
