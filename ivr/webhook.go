@@ -129,6 +129,7 @@ func (s *Server) storeFailed(w http.ResponseWriter, sid string, err error) {
 	s.log.Error("call state", "call", s.pseudo("call", sid), "err", errKind(err), "err_kind", errKind(err), "error", err.Error())
 	// The call ends here without a state write to count it: count it now.
 	s.m.calls.WithLabelValues(OutcomeTransferred, "store_error", s.cfg.Frontend).Inc()
+	s.m.transfers.WithLabelValues("store_error", s.cfg.Frontend).Inc()
 	// The caller hears why, then a person takes over (the call state, and
 	// so the caller's language, may be what could not be read or written).
 	st := &State{Lang: spoken.English}

@@ -89,7 +89,7 @@ func countLoad(ctx context.Context, target *Target, rep LoadReport, start time.T
 		c.Rejected = sumMetric(text, "voiceauth_admission_rejected_total", "")
 		c.IdentityRefused = sumMetric(text, "voiceauth_mcp_tool_calls_total", `outcome="identity_refused"`)
 		c.Transfers = map[string]int{}
-		re := regexp.MustCompile(`(?m)^voiceauth_ivr_calls_total\{[^}]*outcome="transferred"[^}]*reason="([^"]*)"[^}]*\} ([0-9.e+]+)$`)
+		re := regexp.MustCompile(`(?m)^voiceauth_ivr_transfers_total\{[^}]*reason="([^"]*)"[^}]*\} ([0-9.e+]+)$`)
 		for _, m := range re.FindAllStringSubmatch(text, -1) {
 			v, _ := strconv.ParseFloat(m[2], 64)
 			c.Transfers[m[1]] += int(v)

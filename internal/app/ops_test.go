@@ -187,6 +187,9 @@ func TestFullDiskMidRun(t *testing.T) {
 	if got := metricValue(t, st, "voiceauth_ivr_calls_total", `reason="store_error"`); got != 1 {
 		t.Errorf("voiceauth_ivr_calls_total{reason=store_error} = %v, want 1", got)
 	}
+	if got := metricValue(t, st, "voiceauth_ivr_transfers_total", `reason="store_error"`); got != 1 {
+		t.Errorf("voiceauth_ivr_transfers_total{reason=store_error} = %v, want 1", got)
+	}
 	if l := logs.String(); !strings.Contains(l, `"err_kind":"disk_full"`) || strings.Contains(l, "fmt.wrapError") {
 		t.Errorf("the store failure is not logged with err_kind disk_full:\n%s", l)
 	}
