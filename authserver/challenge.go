@@ -17,6 +17,9 @@ import (
 	"github.com/voiceauth/voiceauth/session"
 )
 
+// otpDownFor is how long one failed send marks the OTP channel as failing.
+const otpDownFor = 2 * time.Minute
+
 // Store record kinds owned by the AS.
 const (
 	kindAuthSession = "auth_session"
@@ -393,7 +396,15 @@ func (st *step) kbaRetry() error {
 	return &oauthError{resp: challenge.ErrorResponse{Error: challenge.ErrInsufficientAuthorization, AuthSession: st.token, KBARequired: kbaAll, KBARetry: true}}
 }
 
+// otpRequired asks for the one-time code. While the OTP channel is failing
+// (otpDownFor after a failed send), every answer that would ask for a new
+// code — for a caller who matched and for a phantom alike, so the answer
+// still says nothing about the KBA — is temporarily_unavailable instead:
+// nobody is told a code was texted when none could be.
 func (st *step) otpRequired(retry bool) error {
+	if !retry && st.s.otpDown.Load() > st.now.UnixNano() {
+		return newErr(errTemporarilyUnavailable, "one-time codes cannot be sent right now")
+	}
 	return &oauthError{resp: challenge.ErrorResponse{Error: challenge.ErrInsufficientAuthorization, AuthSession: st.token, OTPRequired: true, OTPRetry: retry}}
 }
 
@@ -593,7 +604,9 @@ func (st *step) sendOTP(p *session.Patient) {
 	}
 	ref, err := s.cfg.OTP.Send(st.ctx, p.Phone)
 	if err != nil {
-		s.log.Warn("authserver: OTP send failed", "subject", s.logMAC.Pseudonym("patient", p.ID), "err", err)
+		s.log.Warn("authserver: OTP send failed", "subject", s.logMAC.Pseudonym("patient", p.ID), "error", err.Error())
+		s.audit(st.ctx, "otp.send_failed", st.in.client.ID, p.ID, as.CallerPhone, as.CallRef, "temporarily_unavailable", nil)
+		s.otpDown.Store(st.now.Add(otpDownFor).UnixNano())
 		return
 	}
 	as.OTPRef, as.OTPSentAt = ref, st.now
@@ -904,6 +917,20 @@ func (s *Server) numberCounted(ctx context.Context, number string, n int, now ti
 	}
 	s.audit(ctx, "number.blocked", "authserver", "", number, "", "blocked", nil)
 	return s.putLock(ctx, rec, kindNumber, key, lockData{Until: now.Add(s.pol.NumberBlock)}, 0)
+}
+
+// LockUntil reports until when a patient id or an E.164 number is locked
+// (the zero time when it is not). For `voiceauth lockouts list`.
+func (s *Server) LockUntil(ctx context.Context, patientIDOrNumber string) (time.Time, error) {
+	kind, key := kindIdentity, identityKey(patientIDOrNumber)
+	if strings.HasPrefix(patientIDOrNumber, "+") {
+		kind, key = kindNumber, numberKey(patientIDOrNumber)
+	}
+	_, l, err := s.getLock(ctx, kind, key)
+	if err != nil || !s.now().Before(l.Until) {
+		return time.Time{}, err
+	}
+	return l.Until, nil
 }
 
 // ClearLock lifts an identity lock (patient id) or a number block (E.164

@@ -60,7 +60,7 @@ func (s *Server) parseOwnAccess(ctx context.Context, raw string) (*AccessClaims,
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "at+jwt" {
 		return nil, errors.New("not an access token")
 	}
-	keys := s.jwks.Key(h.KeyID)
+	keys := s.keys.Load().jwks.Key(h.KeyID)
 	if len(keys) == 0 {
 		return nil, errors.New("unknown key")
 	}
@@ -107,6 +107,8 @@ func (s *Server) handleIntrospect(ctx context.Context, r *http.Request, f url.Va
 }
 
 func (s *Server) handleRevoke(ctx context.Context, r *http.Request, f url.Values) (any, error) {
+	// A revocation that started is finished even if the client stops waiting.
+	ctx = context.WithoutCancel(ctx)
 	c, oe := s.authenticateClient(ctx, r, f, s.cfg.Issuer+"/revoke")
 	if oe != nil {
 		return nil, oe

@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -161,15 +162,47 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	clients  map[string]*Client
-	signer   jose.Signer
-	keyID    string
-	jwks     jose.JSONWebKeySet
+	keys     atomic.Pointer[signingKeys]
 	scopeACR map[string]string
 	trusted  *trustedSet
 	dummyKey []byte // stand-in DOB/SSN-4 hash for unknown names: HMAC-sized, not the pepper
 	pepper   *session.MAC
 	dir      directory    // keyed directory keys (names, numbers on file)
 	logMAC   *session.MAC // audit pseudonyms
+	otpDown  atomic.Int64 // unix nanos until which the OTP channel counts as failing
+}
+
+// signingKeys is the AS's token keys: the first signs, all are published.
+type signingKeys struct {
+	signer jose.Signer
+	keyID  string
+	jwks   jose.JSONWebKeySet
+}
+
+// SetSigningKeys replaces the token keys while serving (key rotation): the
+// first key signs new tokens, every key is published in the JWKS, so tokens
+// signed under a key still listed keep verifying.
+func (s *Server) SetSigningKeys(keys []jose.JSONWebKey) error {
+	if len(keys) == 0 {
+		return errors.New("authserver: at least one signing key is required")
+	}
+	first := keys[0]
+	if first.KeyID == "" || !first.Valid() || first.IsPublic() {
+		return errors.New("authserver: the first signing key must be a private key with a kid")
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: first},
+		(&jose.SignerOptions{}).WithType("at+jwt"))
+	if err != nil {
+		return fmt.Errorf("authserver: signer: %w", err)
+	}
+	sk := &signingKeys{signer: signer, keyID: first.KeyID}
+	for _, k := range keys {
+		pub := k.Public()
+		pub.Use, pub.Algorithm = "sig", string(jose.ES256)
+		sk.jwks.Keys = append(sk.jwks.Keys, pub)
+	}
+	s.keys.Store(sk)
+	return nil
 }
 
 // New validates cfg and builds a Server.
@@ -235,20 +268,8 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("authserver: resource %q is not an absolute URI without fragment", r)
 		}
 	}
-	first := cfg.SigningKeys[0]
-	if first.KeyID == "" || !first.Valid() || first.IsPublic() {
-		return nil, errors.New("authserver: the first signing key must be a private key with a kid")
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: first},
-		(&jose.SignerOptions{}).WithType("at+jwt"))
-	if err != nil {
-		return nil, fmt.Errorf("authserver: signer: %w", err)
-	}
-	s.signer, s.keyID = signer, first.KeyID
-	for _, k := range cfg.SigningKeys {
-		pub := k.Public()
-		pub.Use, pub.Algorithm = "sig", string(jose.ES256)
-		s.jwks.Keys = append(s.jwks.Keys, pub)
+	if err := s.SetSigningKeys(cfg.SigningKeys); err != nil {
+		return nil, err
 	}
 	s.trusted = newTrustedSet(s.cfg.Issuer, cfg.TrustedIssuers, s.cfg.HTTPClient, s.now)
 	s.pepper, s.logMAC = session.NewMAC(cfg.Pepper), session.NewMAC(cfg.LogKey)
@@ -313,7 +334,7 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/jwk-set+json")
-	b, _ := json.Marshal(s.jwks)
+	b, _ := json.Marshal(s.keys.Load().jwks)
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
 }
@@ -353,7 +374,12 @@ func (s *Server) form(h formHandler) http.HandlerFunc {
 		if err != nil {
 			var oe *oauthError
 			if !errors.As(err, &oe) {
-				s.log.Error("authserver: internal error", "path", r.URL.Path, "err", err)
+				if r.Context().Err() != nil {
+					// The client stopped waiting; nothing failed on our side.
+					s.log.Warn("authserver: client went away", "path", r.URL.Path, "err_kind", "canceled")
+				} else {
+					s.log.Error("authserver: internal error", "path", r.URL.Path, "error", err.Error(), "err_kind", errKind(err))
+				}
 				oe = newErr(errServerError, "")
 			}
 			s.writeErr(w, oe)

@@ -53,7 +53,7 @@ func (s *Server) mintAccess(g grant) (tok, jti string, exp time.Time, err error)
 	if !g.authTime.IsZero() {
 		c.AuthTime = g.authTime.Unix()
 	}
-	tok, err = jwt.Signed(s.signer).Claims(c).Serialize()
+	tok, err = jwt.Signed(s.keys.Load().signer).Claims(c).Serialize()
 	return tok, jti, exp, err
 }
 
@@ -177,7 +177,11 @@ func (s *Server) rotateSession(ctx context.Context, key string, pending []byte) 
 		}
 		rec := &session.Record{Kind: kindAuthSession, Key: hashKey(next), Data: pending, ExpiresAt: s.sessionExpiry(&as, s.now())}
 		if err := s.cfg.Store.PutRecord(ctx, rec); err != nil {
-			s.log.Error("authserver: store auth_session", "err", err)
+			if ctx.Err() != nil {
+				s.log.Warn("authserver: store auth_session: client went away", "err_kind", "canceled")
+			} else {
+				s.log.Error("authserver: store auth_session", "error", err.Error(), "err_kind", errKind(err))
+			}
 			return ""
 		}
 		return next

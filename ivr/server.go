@@ -87,6 +87,7 @@ type metrics struct {
 	turnTime   *prometheus.HistogramVec
 	relayConns prometheus.Gauge
 	rejected   *prometheus.CounterVec
+	transfers  *prometheus.CounterVec // every transfer, also after authentication
 }
 
 // New checks cfg and fills defaults.
@@ -137,7 +138,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.m = metrics{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "voiceauth_ivr_calls_total",
-			Help: "Calls by final outcome and transfer reason."}, []string{"outcome", "reason"}),
+			Help: "Calls by final outcome, transfer reason and front end."}, []string{"outcome", "reason", "frontend"}),
 		turns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "voiceauth_ivr_turns_total",
 			Help: "Caller turns handled, by front end."}, []string{"frontend"}),
 		turnTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "voiceauth_ivr_turn_seconds",
@@ -147,9 +148,11 @@ func New(cfg Config) (*Server, error) {
 			Help: "Open ConversationRelay websockets."}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "voiceauth_ivr_rejected_requests_total",
 			Help: "Requests refused before reaching the dialog, by cause."}, []string{"cause"}),
+		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "voiceauth_ivr_transfers_total",
+			Help: "Calls handed to a person, by reason and front end, whatever the call's outcome was before (an authenticated caller transferred for a backend failure counts here)."}, []string{"reason", "frontend"}),
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.m.calls, s.m.turns, s.m.turnTime, s.m.relayConns, s.m.rejected} {
+		for _, c := range []prometheus.Collector{s.m.calls, s.m.turns, s.m.turnTime, s.m.relayConns, s.m.rejected, s.m.transfers} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("ivr: metrics: %w", err)
 			}
@@ -302,8 +305,11 @@ func (s *Server) remember(c *session.Call) {
 // observe reports state transitions worth a metric or a log line.
 func (s *Server) observe(sid string, before, after *State) {
 	if before.Outcome == "" && after.Outcome != "" {
-		s.m.calls.WithLabelValues(after.Outcome, after.Reason).Inc()
+		s.m.calls.WithLabelValues(after.Outcome, after.Reason, s.cfg.Frontend).Inc()
 		s.log.Info("call outcome", "call", s.pseudo("call", sid), "outcome", after.Outcome, "reason", after.Reason)
+	}
+	if before.Out.End == "" && after.Out.End == endTransfer {
+		s.m.transfers.WithLabelValues(after.Out.Reason, s.cfg.Frontend).Inc()
 	}
 	if before.Out.End == "" && after.Out.End != "" {
 		s.log.Info("call end", "call", s.pseudo("call", sid), "end", after.Out.End, "reason", after.Out.Reason)
@@ -328,7 +334,7 @@ func errKind(err error) string {
 			return e.Error()
 		}
 	}
-	return fmt.Sprintf("%T", err)
+	return failureKind(err)
 }
 
 // newCall creates the call record with a started dialog. An existing call

@@ -132,9 +132,15 @@ func (s *Server) callInfo(form url.Values) CallInfo {
 }
 
 func (s *Server) storeFailed(w http.ResponseWriter, sid string, err error) {
-	s.log.Error("call state", "call", s.pseudo("call", sid), "err", errKind(err))
-	// The caller still hears something: a person can take over.
-	s.writeTwiML(w, s.transferVerbs())
+	s.log.Error("call state", "call", s.pseudo("call", sid), "err", errKind(err), "err_kind", errKind(err), "error", err.Error())
+	// The call ends here without a state write to count it: count it now.
+	s.m.calls.WithLabelValues(OutcomeTransferred, "store_error", s.cfg.Frontend).Inc()
+	s.m.transfers.WithLabelValues("store_error", s.cfg.Frontend).Inc()
+	// The caller hears why, then a person takes over (the call state, and
+	// so the caller's language, may be what could not be read or written).
+	st := &State{Lang: spoken.English}
+	text := s.eng.say(st, prompts.Apology, nil) + " " + s.eng.say(st, prompts.Transfer, nil)
+	s.writeTwiML(w, append([]twiml.Element{s.sayVerb(st, text)}, s.transferVerbs()...))
 }
 
 func (s *Server) handleVoice(w http.ResponseWriter, r *http.Request) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -219,6 +220,26 @@ func classify(ctx context.Context, op string, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
 }
 
+// identityCallErr sorts a failed identity/get or identity/challenge: only
+// the server's own refusal (a JSON-RPC error such as invalid params, stale
+// timestamp, replayed nonce, method not found) is an identity failure. A
+// transport failure, an HTTP 5xx, a timeout, a closing connection or a
+// server too busy to answer says nothing about who the server is: it is
+// ErrUnavailable, never a false security alarm.
+func identityCallErr(ctx context.Context, op string, err error) error {
+	var je *jsonrpc.Error
+	if errors.As(err, &je) && !outageCodes[je.Code] && ctx.Err() == nil {
+		return identityErr("%s: %v", op, err)
+	}
+	return classify(ctx, op, err)
+}
+
+// outageCodes are JSON-RPC codes that the SDK uses for its own transport
+// failures (-32005 "rejected by transport" wraps every HTTP error, -32003 and
+// -32004 a closing connection) or that a server sends when it cannot work
+// (-32603 internal error, also our IdentityServer's "busy").
+var outageCodes = map[int64]bool{-32603: true, -32003: true, -32004: true, -32005: true}
+
 func identityErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrIdentity}, args...)...)
 }
@@ -236,7 +257,11 @@ func (s *Session) establish(ctx context.Context) error {
 			return identityErr("server does not declare %s", ExtensionID)
 		}
 	} else if err := s.checkIdentity(ctx); err != nil {
-		s.log.Warn("mcp server identity refused", "err", err)
+		if errors.Is(err, ErrIdentity) {
+			s.log.Warn("mcp server identity refused", "err", err)
+		} else {
+			s.log.Warn("mcp server identity check could not complete", "err", err)
+		}
 		return err
 	}
 	return s.listTools(ctx)
@@ -246,10 +271,7 @@ func (s *Session) checkIdentity(ctx context.Context) error {
 	c := s.cfg
 	md, err := mcp.CallCustomMethod[*IdentityParams, *IdentityMetadata](ctx, s.cs, MethodIdentityGet, &IdentityParams{})
 	if err != nil {
-		if ctx.Err() != nil {
-			return classify(ctx, MethodIdentityGet, err)
-		}
-		return identityErr("identity/get: %v", err)
+		return identityCallErr(ctx, MethodIdentityGet, err)
 	}
 	key, err := ParsePublicKey(md.PublicKey)
 	if err != nil {
@@ -298,10 +320,7 @@ func (s *Session) checkIdentity(ctx context.Context) error {
 	res, err := mcp.CallCustomMethod[*ChallengeParams, *ChallengeResult](ctx, s.cs, MethodIdentityChallege,
 		&ChallengeParams{Challenge: nonce, Timestamp: stamp})
 	if err != nil {
-		if ctx.Err() != nil {
-			return classify(ctx, MethodIdentityChallege, err)
-		}
-		return identityErr("identity/challenge: %v", err)
+		return identityCallErr(ctx, MethodIdentityChallege, err)
 	}
 	raw, _ := decodeB64(nonce)
 	if res.KeyID != key.KeyID {

@@ -438,6 +438,12 @@ func (p *relayPhone) answer(ctx context.Context, t *Turn) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
+	if tw.Relay == nil && tw.Dial != nil {
+		// Turned away before any question (all lines busy, or the service
+		// could not start the call): said, then transferred.
+		d := time.Since(start)
+		return Reply{Status: status, Text: strings.Join(tw.Says, " "), Transfer: true, Ended: true, FirstWords: d, Complete: d}, nil
+	}
 	if tw.Relay == nil || tw.Relay.URL == "" {
 		return Reply{}, fmt.Errorf("/twilio/voice did not connect a ConversationRelay (verbs %v); is the target in relay mode?", tw.Verbs)
 	}

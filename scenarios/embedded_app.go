@@ -31,7 +31,7 @@ func startApp(ctx context.Context, o EmbeddedOptions) (*Target, func(context.Con
 	st, err := app.Start(ctx, app.Config{
 		DataDir: dir, Addr: "127.0.0.1:0", ASAddr: "127.0.0.1:0", MCPAddr: "127.0.0.1:0",
 		Frontend: o.Frontend, WrapAS: o.WrapAS, WrapMCP: o.WrapMCP, LogWriter: o.LogWriter,
-		GeneratedPatients: o.GeneratedPatients, Now: o.Now,
+		GeneratedPatients: o.GeneratedPatients, Now: o.Now, MaxCalls: o.MaxCalls,
 	})
 	if err != nil {
 		os.RemoveAll(dir)

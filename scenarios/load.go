@@ -43,6 +43,8 @@ type LoadReport struct {
 	ToolCalls       int            `json:"tool_calls,omitempty"`    // embedded only (observed at the MCP server)
 	RSS             string         `json:"rss"`
 	Repeat          int            `json:"repeat,omitempty"` // "*" turns per call (turn-capacity mode)
+	// Count is the nothing-lost check (embedded stack only).
+	Count LoadCount `json:"count"`
 }
 
 // Percentiles of a latency sample.
@@ -156,6 +158,9 @@ func RunLoad(ctx context.Context, target *Target, cfg LoadConfig) LoadReport {
 			}
 		}
 		rep.ToolCalls = len(target.Observer.Tools(start, time.Time{}))
+	}
+	if cfg.Repeat == 0 {
+		rep.Count = countLoad(ctx, target, rep, start, 45*time.Second)
 	}
 	return rep
 }
@@ -280,6 +285,9 @@ func processRSS(pid int) (string, error) {
 	return strings.Join(parts, ", "), nil
 }
 
+// embeddedMaxCalls is the admission cap of the stack `voiceauth load` starts.
+var embeddedMaxCalls int
+
 // LoadMain implements `voiceauth load --calls N --concurrency C --transport relay|webhook`.
 func LoadMain(args []string, stdout, stderr io.Writer) int {
 	fs := cli.NewFlagSet("load [flags]", "Drive synthetic callers through a fresh embedded stack (or --target) and report latency, outcomes and memory.")
@@ -297,6 +305,7 @@ func LoadMain(args []string, stdout, stderr io.Writer) int {
 	idle := fs.Int("idle", 0, "idle mode: open N relay calls (greeting only), hold them, report the server's RSS per call (with --pid); --concurrency calls are opened at once, held for --idle-hold")
 	repeat := fs.Int("repeat", 0, "turn-capacity mode: each call answers, presses \"*\" (repeat the question) N times and hangs up — signed turns with state persisted, no AS/MCP")
 	holdFor := fs.Duration("idle-hold", 5*time.Second, "idle mode: how long to hold the calls once all are open")
+	fs.IntVar(&embeddedMaxCalls, "max-calls", 0, "embedded stack: admission cap, calls in progress above which new calls hear \"all lines are busy\" (0: the service default, -1: none)")
 	if _, code, ok := parseInterleaved(fs, args, stdout, stderr); !ok {
 		return code
 	}
@@ -392,7 +401,7 @@ func LoadMain(args []string, stdout, stderr io.Writer) int {
 	} else {
 		writeLoad(stdout, rep)
 	}
-	if rep.Errors > 0 || ctx.Err() != nil {
+	if rep.Errors > 0 || rep.Count.Lost() || ctx.Err() != nil {
 		return 1
 	}
 	return 0
@@ -413,6 +422,7 @@ func writeLoad(w io.Writer, r LoadReport) {
 	if r.TokensIssued+r.ToolCalls > 0 {
 		fmt.Fprintf(w, "observed        %d tokens issued at the AS, %d MCP tool calls\n", r.TokensIssued, r.ToolCalls)
 	}
+	fmt.Fprintf(w, "nothing lost?   %s\n", r.Count)
 	fmt.Fprintf(w, "errors          %d\n", r.Errors)
 	for _, e := range r.ErrorSamples {
 		fmt.Fprintf(w, "                %s\n", e)

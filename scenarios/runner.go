@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -212,6 +213,13 @@ func startStackAt(ctx context.Context, sc *Scenario, transport string, generated
 		logs = &SyncBuffer{}
 		logw = logs
 	}
+	// VOICEAUTH_STACK_LOG=file also writes the embedded stack's JSON log
+	// there (load runs: which component logged what).
+	if path := os.Getenv("VOICEAUTH_STACK_LOG"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			logw = io.MultiWriter(logw, f)
+		}
+	}
 	frontend := "gather"
 	if transport == TransportRelay {
 		frontend = "relay"
@@ -221,7 +229,7 @@ func startStackAt(ctx context.Context, sc *Scenario, transport string, generated
 		now = runningClock(clock)
 	}
 	t, stop, err := startEmbedded(ctx, EmbeddedOptions{Frontend: frontend, WrapAS: obs.WrapAS, WrapMCP: obs.WrapMCP,
-		LogWriter: logw, GeneratedPatients: generated, Now: now})
+		LogWriter: logw, GeneratedPatients: generated, Now: now, MaxCalls: embeddedMaxCalls})
 	if err != nil {
 		return nil, nil, fmt.Errorf("start embedded stack: %w", err)
 	}

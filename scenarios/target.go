@@ -77,6 +77,8 @@ type EmbeddedOptions struct {
 	GeneratedPatients int
 	// Now is the stack's clock; nil = the wall clock.
 	Now func() time.Time
+	// MaxCalls is the stack's admission cap (0: its default, -1: none).
+	MaxCalls int
 }
 
 // startEmbedded starts the in-process stack (internal/app). It is set by

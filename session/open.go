@@ -61,7 +61,8 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 	}
 	keys, cur := opts.AuditKeys, opts.AuditKeyCurrent
 	if keys == nil {
-		keys, cur = opts.Sealer.auditKeys, opts.Sealer.current
+		r := opts.Sealer.ring.Load()
+		keys, cur = r.auditKeys, r.current
 	}
 	audit, err := newAuditKeyring(keys, cur)
 	if err != nil {

@@ -9,7 +9,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync/atomic"
 )
 
 // ErrUnsealable is returned when a sealed value cannot be opened: wrong key,
@@ -27,7 +29,14 @@ const (
 // readable after rotation until Rewrap re-seals them under the current key.
 // The additional data binds a ciphertext to its table, column, row and key
 // version, so ciphertexts cannot be swapped between rows.
+//
+// The keyring can be replaced while in use (Update, for key rotation while
+// serving); a version once loaded stays readable until the process ends.
 type Sealer struct {
+	ring atomic.Pointer[keyring]
+}
+
+type keyring struct {
 	current uint32
 	aeads   map[uint32]cipher.AEAD
 	// auditKeys are derived from the sealing keys, for a store opened
@@ -38,10 +47,48 @@ type Sealer struct {
 // NewSealer builds a Sealer from key version → 32-byte key; current names
 // the key used for new seals and must be present.
 func NewSealer(keys map[uint32][]byte, current uint32) (*Sealer, error) {
+	r, err := newKeyring(keys, current)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sealer{}
+	s.ring.Store(r)
+	return s, nil
+}
+
+// Update loads a new keyring: current seals from now on, every version in
+// keys opens, and versions loaded before that keys no longer lists stay
+// readable (a value sealed under them may still be in the store).
+func (s *Sealer) Update(keys map[uint32][]byte, current uint32) error {
+	r, err := newKeyring(keys, current)
+	if err != nil {
+		return err
+	}
+	for v, a := range s.ring.Load().aeads {
+		if _, ok := r.aeads[v]; !ok {
+			r.aeads[v] = a
+		}
+	}
+	s.ring.Store(r)
+	return nil
+}
+
+// Versions lists the key versions that can be opened.
+func (s *Sealer) Versions() []uint32 {
+	r := s.ring.Load()
+	out := make([]uint32, 0, len(r.aeads))
+	for v := range r.aeads {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func newKeyring(keys map[uint32][]byte, current uint32) (*keyring, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("session: sealer needs at least one key")
 	}
-	s := &Sealer{current: current, aeads: make(map[uint32]cipher.AEAD, len(keys)), auditKeys: make(map[uint32][]byte, len(keys))}
+	s := &keyring{current: current, aeads: make(map[uint32]cipher.AEAD, len(keys)), auditKeys: make(map[uint32][]byte, len(keys))}
 	for v, k := range keys {
 		if len(k) != sealKeyLen {
 			return nil, fmt.Errorf("session: sealing key version %d is %d bytes, want %d", v, len(k), sealKeyLen)
@@ -66,17 +113,18 @@ func NewSealer(keys map[uint32][]byte, current uint32) (*Sealer, error) {
 }
 
 // CurrentVersion is the key version new seals use.
-func (s *Sealer) CurrentVersion() uint32 { return s.current }
+func (s *Sealer) CurrentVersion() uint32 { return s.ring.Load().current }
 
 // Seal encrypts plaintext for the cell (table, column, row).
 func (s *Sealer) Seal(plaintext []byte, table, column, row string) ([]byte, error) {
+	r := s.ring.Load()
 	out := make([]byte, sealHeaderLen, sealHeaderLen+len(plaintext)+16)
-	binary.BigEndian.PutUint32(out, s.current)
+	binary.BigEndian.PutUint32(out, r.current)
 	if _, err := rand.Read(out[4:sealHeaderLen]); err != nil {
 		return nil, fmt.Errorf("session: nonce: %w", err)
 	}
-	aead := s.aeads[s.current]
-	return aead.Seal(out, out[4:sealHeaderLen], plaintext, sealAAD(table, column, row, s.current)), nil
+	aead := r.aeads[r.current]
+	return aead.Seal(out, out[4:sealHeaderLen], plaintext, sealAAD(table, column, row, r.current)), nil
 }
 
 // Open decrypts a value sealed for the cell (table, column, row).
@@ -85,7 +133,7 @@ func (s *Sealer) Open(sealed []byte, table, column, row string) ([]byte, error) 
 	if !ok {
 		return nil, ErrUnsealable
 	}
-	aead, ok := s.aeads[v]
+	aead, ok := s.ring.Load().aeads[v]
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown key version %d", ErrUnsealable, v)
 	}

@@ -214,3 +214,54 @@ func TestMACMatchesHMAC(t *testing.T) {
 		t.Fatalf("Sum() = %x", got)
 	}
 }
+
+// TestSealerUpdateWhileInUse: a running instance loads a rotated keyring;
+// values sealed by another instance under the new key open, values sealed
+// under the old key still open, and new seals use the new key — with
+// concurrent use (-race).
+func TestSealerUpdateWhileInUse(t *testing.T) {
+	k1, k2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	running, err := NewSealer(map[uint32][]byte{1: k1}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := running.Seal([]byte("old"), "t", "c", "r")
+	rotated, _ := NewSealer(map[uint32][]byte{1: k1, 2: k2}, 2)
+	fresh, _ := rotated.Seal([]byte("new"), "t", "c", "r")
+	if _, err := running.Open(fresh, "t", "c", "r"); err == nil {
+		t.Fatal("the old keyring opened a value sealed under version 2")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 200; i++ {
+			v, err := running.Seal([]byte("x"), "t", "c", "r")
+			if err == nil {
+				_, err = running.Open(v, "t", "c", "r")
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	// The file now lists only version 2: version 1 stays readable anyway.
+	if err := running.Update(map[uint32][]byte{2: k2}, 2); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	for _, v := range [][]byte{old, fresh} {
+		if _, err := running.Open(v, "t", "c", "r"); err != nil {
+			t.Errorf("after the update: %v", err)
+		}
+	}
+	if running.CurrentVersion() != 2 {
+		t.Errorf("current %d, want 2", running.CurrentVersion())
+	}
+	if err := running.Update(map[uint32][]byte{3: k2[:16]}, 3); err == nil {
+		t.Error("a short key was accepted")
+	}
+	if running.CurrentVersion() != 2 {
+		t.Error("a failed update changed the keyring")
+	}
+}

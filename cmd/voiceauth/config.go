@@ -42,6 +42,7 @@ var settings = []setting{
 	{flag: "host-clients", env: "VOICEAUTH_HOST_CLIENTS", yaml: "host_clients", help: "client ids allowed to register subject tokens, comma-separated (default: the embedded demo host; never the voice client)"},
 	{flag: "generated-patients", env: "VOICEAUTH_GENERATED_PATIENTS", yaml: "generated_patients", def: "10000", help: "synthetic patients seeded besides the demo ones"},
 	{flag: "hold-after", env: "VOICEAUTH_HOLD_AFTER", yaml: "hold_after", def: "1.5s", help: "backend time before the caller hears a hold phrase"},
+	{flag: "max-calls", env: "VOICEAUTH_MAX_CALLS", yaml: "max_calls", def: "400", help: "calls in progress on this instance above which new calls hear \"all lines are busy\" and are transferred before any question (-1 = no cap)"},
 	{flag: "give-up-after", env: "VOICEAUTH_GIVE_UP_AFTER", yaml: "give_up_after", def: "6s", help: "backend time before the call is transferred"},
 }
 
@@ -137,6 +138,23 @@ func yamlKeys() string {
 	return strings.Join(ks, ", ")
 }
 
+// opConfig resolves an operator command's configuration exactly as serve
+// does (flags > environment > --config file > defaults, one code path), so
+// `lockouts`, `audit`, `secrets` and `keys` open the store and the secrets
+// file the running service uses. The command's own flags must be defined on
+// fs before the call.
+func opConfig(fs *flag.FlagSet, args []string) (app.Config, error) {
+	v, err := resolve(fs, args, os.Getenv)
+	if err != nil {
+		return app.Config{}, err
+	}
+	cfg, err := v.appConfig()
+	if err != nil {
+		return app.Config{}, err
+	}
+	return app.Defaults(cfg), nil
+}
+
 // appConfig turns resolved values into the stack's configuration.
 func (v values) appConfig() (app.Config, error) {
 	cfg := app.Config{
@@ -167,6 +185,9 @@ func (v values) appConfig() (app.Config, error) {
 		return cfg, fmt.Errorf("generated-patients must be a whole number, not %q", v["generated-patients"])
 	}
 	cfg.GeneratedPatients = n
+	if cfg.MaxCalls, err = strconv.Atoi(v["max-calls"]); err != nil || cfg.MaxCalls == 0 || cfg.MaxCalls < -1 {
+		return cfg, fmt.Errorf("max-calls must be a positive whole number or -1 (no cap), not %q", v["max-calls"])
+	}
 	if cfg.HoldAfter, err = time.ParseDuration(v["hold-after"]); err != nil {
 		return cfg, fmt.Errorf("hold-after: %w", err)
 	}

@@ -28,11 +28,10 @@ func keys(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	fs := keysCmd.FlagSet(a)
-	dataDir, secretsFile := dataFlags(fs)
-	if code, ok := cli.Parse(fs, rest, stdout, stderr); !ok {
+	cfg, code, ok := opFlags(fs, rest, "keys "+a.Name, stdout, stderr)
+	if !ok {
 		return code
 	}
-	cfg := app.Defaults(app.Config{DataDir: *dataDir, SecretsFile: *secretsFile})
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "voiceauth keys %s: %v\n", a.Name, err)
 		return 1

@@ -8,7 +8,6 @@ import (
 
 	"github.com/voiceauth/voiceauth/internal/app"
 	"github.com/voiceauth/voiceauth/internal/cli"
-	"github.com/voiceauth/voiceauth/session"
 )
 
 // lockouts lets an operator see and lift KBA locks. Listing reads the audit
@@ -25,32 +24,32 @@ func lockouts(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	fs := lockoutsCmd.FlagSet(a)
-	dataDir, store, secretsFile := storeFlags(fs)
-	var patient, number *string
+	patient, number := new(string), new(string)
 	if a.Name == "clear" {
 		patient = fs.String("patient", "", "patient id (e.g. pt-0001)")
 		number = fs.String("number", "", "caller number, E.164")
 	}
-	if code, ok := cli.Parse(fs, rest, stdout, stderr); !ok {
+	cfg, code, ok := opFlags(fs, rest, "lockouts "+a.Name, stdout, stderr)
+	if !ok {
 		return code
 	}
 	ctx := context.Background()
-	cfg := app.Config{DataDir: *dataDir, Store: *store, SecretsFile: *secretsFile}
 	switch a.Name {
 	case "list":
-		st, _, err := app.OpenStore(ctx, cfg)
+		locks, err := app.ListLocks(ctx, cfg, time.Now())
 		if err != nil {
 			fmt.Fprintln(stderr, "voiceauth lockouts:", err)
 			return 1
 		}
-		defer st.Close()
-		evs, err := st.ListAudit(ctx, session.AuditFilter{From: time.Now().Add(-31 * 24 * time.Hour)})
-		if err != nil {
-			fmt.Fprintln(stderr, "voiceauth lockouts:", err)
-			return 1
+		if len(locks) == 0 {
+			fmt.Fprintln(stdout, "no active locks")
 		}
-		for _, l := range app.ActiveLocks(evs, time.Now()) {
-			fmt.Fprintf(stdout, "%-14s %-26s since %s  until %s\n", l.Kind, l.Who, l.Since.UTC().Format(time.RFC3339), l.Until)
+		for _, l := range locks {
+			until := "unknown"
+			if !l.Until.IsZero() {
+				until = l.Until.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(stdout, "%-8s %-16s since %s  until %s\n", l.Kind, l.Who, l.Since.UTC().Format(time.RFC3339), until)
 		}
 		return 0
 	case "clear":

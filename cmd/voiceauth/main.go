@@ -119,6 +119,15 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	printBanner(stdout, st, app.Defaults(cfg))
+	// SIGHUP reloads the secrets file now (it is also watched for changes).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			st.ReloadSecrets()
+		}
+	}()
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "shutting down: letting calls in progress finish their current turn…")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -141,7 +150,10 @@ func printBanner(w io.Writer, st *app.Stack, cfg app.Config) {
 	if cfg.Production {
 		return
 	}
-	if st.SecretsCreated {
+	if st.SecretsCreated && !isTerminalWriter(w) {
+		// Container and service logs are kept and shipped: secrets never go there.
+		fmt.Fprintf(w, "\nDev secrets were generated into %s (not printed: output is not a terminal; read the file).\n", cfg.SecretsFile)
+	} else if st.SecretsCreated {
 		fmt.Fprintf(w, "\nDev secrets were generated into %s (shown once):\n", cfg.SecretsFile)
 		fmt.Fprintf(w, "  TWILIO_AUTH_TOKEN        %s\n", st.TwilioAuthToken)
 		fmt.Fprintf(w, "  VOICEAUTH_CLIENT_ID      %s\n", st.ClientID)
@@ -152,4 +164,14 @@ func printBanner(w io.Writer, st *app.Stack, cfg app.Config) {
 	}
 	fmt.Fprintf(w, "Try a call without a phone:  go run ./cmd/voiceauth call --target %s --auth-token <TWILIO_AUTH_TOKEN>\n", st.VoiceURL)
 	fmt.Fprintln(w, "  (or plain `go run ./cmd/voiceauth call` for a private embedded stack)")
+}
+
+// isTerminalWriter reports whether w is a terminal (not a pipe, file or log).
+func isTerminalWriter(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

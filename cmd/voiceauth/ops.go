@@ -16,35 +16,32 @@ import (
 	"github.com/voiceauth/voiceauth/session"
 )
 
-// storeFlags are the flags operator commands that open the store share with serve.
-func storeFlags(fs *flag.FlagSet) (dataDir, store, secretsFile *string) {
-	dataDir, secretsFile = dataFlags(fs)
-	store = fs.String("store", os.Getenv("VOICEAUTH_STORE"), "SQLite path or postgres:// DSN (default <data-dir>/voiceauth.db)")
-	return
-}
-
-// dataFlags are the flags of commands that only read the data dir and secrets file.
-func dataFlags(fs *flag.FlagSet) (dataDir, secretsFile *string) {
-	dataDir = fs.String("data-dir", envOr("VOICEAUTH_DATA_DIR", "./data"), "data directory")
-	secretsFile = fs.String("secrets-file", os.Getenv("VOICEAUTH_SECRETS_FILE"), "secrets file (default <data-dir>/secrets.json)")
-	return
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
+// opFlags parses an operator command's flags through serve's configuration
+// path (flags > env > --config > defaults, every serve flag accepted). ok is
+// false when the command must return code at once: 0 after -h/--help (usage
+// on stdout), 2 after a bad flag or configuration.
+func opFlags(fs *flag.FlagSet, args []string, name string, stdout, stderr io.Writer) (cfg app.Config, code int, ok bool) {
+	cli.Capture(fs)
+	cfg, err := opConfig(fs, args)
+	if err != nil {
+		if code, _ := cli.Handle(fs, err, stdout, stderr); code == 0 {
+			return cfg, 0, false
+		}
+		fmt.Fprintf(stderr, "voiceauth %s: %v\n", name, err)
+		return cfg, 2, false
 	}
-	return def
+	cli.Handle(fs, nil, stdout, stderr)
+	return cfg, 0, true
 }
 
 func otpOutbox(args []string, stdout, stderr io.Writer) int {
 	fs := cli.NewFlagSet("otp-outbox [flags] PHONE", "Print the latest one-time code the embedded default \"texted\" to PHONE (the dev SMS outbox).")
-	dataDir := fs.String("data-dir", envOr("VOICEAUTH_DATA_DIR", "./data"), "data directory")
-	if code, ok := cli.Parse(fs, args, stdout, stderr); !ok {
-		return code
+	cfg, rc, ok := opFlags(fs, args, "otp-outbox", stdout, stderr)
+	if !ok {
+		return rc
 	}
 	phone := fs.Arg(0)
-	path := app.OutboxPath(*dataDir)
+	path := app.OutboxPath(cfg.DataDir)
 	if phone == "" {
 		fmt.Fprintf(stderr, "usage: voiceauth otp-outbox [--data-dir DIR] PHONE   (outbox: %s)\n", path)
 		return 2
@@ -70,15 +67,15 @@ func secrets(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	fs := secretsCmd.FlagSet(a)
-	dataDir, store, secretsFile := storeFlags(fs)
-	what := new(string)
+	what, wait := new(string), new(time.Duration)
 	if a.Name == "rotate" {
 		what = fs.String("what", "sealing", "sealing (re-seal stored data), signing (AS token keys) or audit (audit-chain HMAC key)")
+		wait = fs.Duration("reload-wait", app.RotationStepWait, "pause between steps so every running instance reloads the file (they look every 2s, or at once on SIGHUP)")
 	}
-	if code, ok := cli.Parse(fs, rest, stdout, stderr); !ok {
+	cfg, code, ok := opFlags(fs, rest, "secrets "+a.Name, stdout, stderr)
+	if !ok {
 		return code
 	}
-	cfg := app.Defaults(app.Config{DataDir: *dataDir, SecretsFile: *secretsFile, Store: *store})
 	switch a.Name {
 	case "init":
 		before, _ := os.ReadFile(cfg.SecretsFile)
@@ -98,54 +95,7 @@ func secrets(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case "rotate":
-		s, _, err := app.LoadSecrets(cfg.SecretsFile, false)
-		if err != nil {
-			fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
-			return 1
-		}
-		switch *what {
-		case "signing":
-			if err := s.RotateSigningKey(); err != nil {
-				fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
-				return 1
-			}
-		case "audit":
-			s.RotateAuditKey()
-		case "sealing":
-			v := s.RotateSealingKey()
-			if err := s.Save(cfg.SecretsFile); err != nil {
-				fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
-				return 1
-			}
-			ctx := context.Background()
-			st, _, err := app.OpenStore(ctx, cfg)
-			if err != nil {
-				fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
-				return 1
-			}
-			defer st.Close()
-			rw, ok := st.(session.Rewrapper)
-			if !ok {
-				fmt.Fprintln(stderr, "voiceauth secrets rotate: this store cannot re-seal")
-				return 1
-			}
-			n, err := rw.Rewrap(ctx)
-			if err != nil {
-				fmt.Fprintln(stderr, "voiceauth secrets rotate: re-sealing:", err)
-				return 1
-			}
-			fmt.Fprintf(stdout, "sealing key %d is current; %d stored values re-sealed\n", v, n)
-			return 0
-		default:
-			fmt.Fprintf(stderr, "voiceauth secrets rotate: --what must be sealing, signing or audit\n")
-			return 2
-		}
-		if err := s.Save(cfg.SecretsFile); err != nil {
-			fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "rotated the %s key in %s; restart every instance\n", *what, cfg.SecretsFile)
-		return 0
+		return rotate(cfg, *what, *wait, stdout, stderr)
 	}
 	return 2 // unreachable: Dispatch knows the actions
 }
@@ -163,7 +113,6 @@ func audit(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	fs := auditCmd.FlagSet(a)
-	dataDir, store, secretsFile := storeFlags(fs)
 	patient, from, to, checkpoint := new(string), new(string), new(string), new(string)
 	switch a.Name {
 	case "export":
@@ -173,11 +122,12 @@ func audit(args []string, stdout, stderr io.Writer) int {
 	case "verify":
 		checkpoint = fs.String("checkpoint", "", "signed checkpoint from `audit anchor` to check the chain against")
 	}
-	if code, ok := cli.Parse(fs, rest, stdout, stderr); !ok {
+	cfg, code, ok := opFlags(fs, rest, "audit "+a.Name, stdout, stderr)
+	if !ok {
 		return code
 	}
 	ctx := context.Background()
-	st, sec, err := app.OpenStore(ctx, app.Config{DataDir: *dataDir, Store: *store, SecretsFile: *secretsFile})
+	st, sec, err := app.OpenStore(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "voiceauth audit:", err)
 		return 1
@@ -241,4 +191,82 @@ func parseDay(s string, end bool) (time.Time, error) {
 		t = t.Add(24*time.Hour - time.Nanosecond)
 	}
 	return t, nil
+}
+
+// rotate changes a key while instances are serving, in steps that each
+// running instance picks up (file watch or SIGHUP) before the next step
+// relies on it: first the new key is only known (it can open/verify), then it
+// is used (seals/signs), and only then is old data re-sealed. A reader never
+// meets a key it has not loaded.
+func rotate(cfg app.Config, what string, wait time.Duration, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "voiceauth secrets rotate:", err)
+		return 1
+	}
+	s, _, err := app.LoadSecrets(cfg.SecretsFile, false)
+	if err != nil {
+		return fail(err)
+	}
+	step := func(msg string) error {
+		if err := s.Save(cfg.SecretsFile); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s; waiting %s for running instances to reload %s\n", msg, wait, cfg.SecretsFile)
+		time.Sleep(wait)
+		return nil
+	}
+	switch what {
+	case "signing":
+		kid, err := s.AddSigningKey()
+		if err != nil {
+			return fail(err)
+		}
+		if err := step("new signing key " + kid + " published"); err != nil {
+			return fail(err)
+		}
+		if err := s.PromoteSigningKey(kid); err != nil {
+			return fail(err)
+		}
+		if err := step("signing key " + kid + " now signs; the previous key stays published"); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintln(stdout, "signing key rotated; no restart needed")
+		return 0
+	case "sealing":
+		v := s.AddSealingKey()
+		if err := step(fmt.Sprintf("sealing key %d added (readable, not yet used)", v)); err != nil {
+			return fail(err)
+		}
+		s.SealingCurrent = v
+		if err := step(fmt.Sprintf("sealing key %d is current", v)); err != nil {
+			return fail(err)
+		}
+		ctx := context.Background()
+		st, _, err := app.OpenStore(ctx, cfg)
+		if err != nil {
+			return fail(err)
+		}
+		defer st.Close()
+		rw, ok := st.(session.Rewrapper)
+		if !ok {
+			return fail(errors.New("this store cannot re-seal"))
+		}
+		n, err := rw.Rewrap(ctx)
+		if err != nil {
+			return fail(fmt.Errorf("re-sealing: %w", err))
+		}
+		fmt.Fprintf(stdout, "sealing key %d is current; %d stored values re-sealed; no restart needed\n", v, n)
+		return 0
+	case "audit":
+		// Records carry their key's version, so instances still appending
+		// under the old key stay verifiable until they restart and pick it up.
+		v := s.RotateAuditKey()
+		if err := s.Save(cfg.SecretsFile); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "audit key %d is current in %s; restart each instance (one at a time) to chain new records under it\n", v, cfg.SecretsFile)
+		return 0
+	}
+	fmt.Fprintf(stderr, "voiceauth secrets rotate: --what must be sealing, signing or audit\n")
+	return 2
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +64,28 @@ func TestOperatorCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "identity") {
 		t.Fatalf("lockouts list does not show Maria's lock: %d %q", code, out)
 	}
+	// It names her by patient id with the expiry the AS enforces, and the
+	// --config file of serve leads to the same store.
+	m := regexp.MustCompile(`identity\s+pt-0001\s+since \S+\s+until (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("lockouts list does not name pt-0001 with an expiry: %q", out)
+	}
+	if until, err := time.Parse(time.RFC3339, m[1]); err != nil || !until.After(time.Now()) {
+		t.Errorf("lock expiry %q is not a future time: %v", m[1], err)
+	}
+	conf := filepath.Join(t.TempDir(), "voiceauth.yaml")
+	if err := os.WriteFile(conf, []byte("data_dir: "+dir+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out2, errOut := runCLI(t, "lockouts", "list", "--config", conf); code != 0 || !strings.Contains(out2, "pt-0001") {
+		t.Fatalf("lockouts list --config ignores the config file: %d %q %s", code, out2, errOut)
+	}
+	if code, _, errOut = runCLI(t, "lockouts", "clear", "--data-dir", dir, "--patient", "bogus"); code == 0 || !strings.Contains(errOut, "unknown patient") {
+		t.Fatalf("lockouts clear of an unknown id: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut = runCLI(t, "lockouts", "clear", "--data-dir", dir, "--number", "+15555550142"); code == 0 || !strings.Contains(errOut, "not locked") {
+		t.Fatalf("lockouts clear of a number without a block: exit %d, %q", code, errOut)
+	}
 	if code, out, errOut = runCLI(t, "lockouts", "clear", "--data-dir", dir, "--patient", "pt-0001"); code != 0 {
 		t.Fatalf("lockouts clear: %s %s", out, errOut)
 	}
@@ -91,7 +115,7 @@ func TestOperatorCommands(t *testing.T) {
 		t.Fatalf("keys rotate: %d %s %s", code, out, errOut)
 	}
 
-	if code, out, errOut = runCLI(t, "secrets", "rotate", "--data-dir", dir); code != 0 || !strings.Contains(out, "re-sealed") {
+	if code, out, errOut = runCLI(t, "secrets", "rotate", "--data-dir", dir, "--reload-wait", "0s"); code != 0 || !strings.Contains(out, "re-sealed") {
 		t.Fatalf("secrets rotate: %d %s %s", code, out, errOut)
 	}
 	// The rotated identity key is accepted by a pinned client through the

@@ -29,12 +29,12 @@ func pins(args []string, stdout, stderr io.Writer) int {
 	}
 	sub := a.Name
 	fs := pinsCmd.FlagSet(a)
-	dataDir, store, secretsFile := storeFlags(fs)
 	server := new(string)
 	if sub == "clear" {
 		server = fs.String("server", "", "the MCP server URL exactly as pinned (see list)")
 	}
-	if code, ok := cli.Parse(fs, rest, stdout, stderr); !ok {
+	cfg, code, ok := opFlags(fs, rest, "pins "+sub, stdout, stderr)
+	if !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
@@ -46,7 +46,7 @@ func pins(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx := context.Background()
-	st, _, err := app.OpenStore(ctx, app.Config{DataDir: *dataDir, Store: *store, SecretsFile: *secretsFile})
+	st, _, err := app.OpenStore(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "voiceauth pins %s: %v\n", sub, err)
 		return 1

@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +16,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,9 +61,14 @@ type Config struct {
 
 	// HostClients may register subject tokens (hosts.go).
 	HostClients []string
+	// MaxCalls caps the calls in progress on this instance; above it new
+	// calls hear "all lines are busy" and are transferred before any
+	// question. 0 means the default, 400; -1 means no cap.
+	MaxCalls int
 
 	HoldAfter, GiveUpAfter time.Duration
-	WrapAS, WrapMCP        func(http.Handler) http.Handler // fault injection for tests and scenarios
+	WrapAS, WrapMCP        func(http.Handler) http.Handler   // fault injection for tests and scenarios
+	WrapStore              func(session.Store) session.Store // fault injection (full disk) for tests
 
 	LogLevel  slog.Level
 	LogWriter io.Writer // default os.Stderr
@@ -77,19 +85,32 @@ type Stack struct {
 	ClientID, ClientSecret             string
 	SecretsCreated                     bool
 
-	cfg      Config
-	secrets  *Secrets
-	store    session.Store
-	registry *prometheus.Registry
-	logger   *slog.Logger
-	voice    *ivr.Server
-	as       *authserver.Server
-	backend  *backend
-	servers  []*http.Server
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
-	closeMu  sync.Once
+	cfg          Config
+	secrets      *Secrets
+	store        session.Store
+	registry     *prometheus.Registry
+	reg          *recordingRegisterer
+	metrics      *opsMetrics
+	obsStore     *observedStore
+	admit        *admission
+	sealer       *session.Sealer
+	reloadMu     sync.Mutex
+	readySeq     atomic.Int64
+	readyMu      sync.Mutex
+	readyApplied int64
+	logger       *slog.Logger
+	voice        *ivr.Server
+	as           *authserver.Server
+	backend      *backend
+	servers      []*http.Server
+	stop         context.CancelFunc
+	wg           sync.WaitGroup
+	closeMu      sync.Once
 }
+
+// DefaultMaxCalls is the admission cap of one instance: what one 2-core
+// instance carries with every turn answered in time (docs/PERFORMANCE.md).
+const DefaultMaxCalls = 400
 
 const (
 	defaultClientID = "voiceauth-ivr"
@@ -123,6 +144,9 @@ func (c *Config) defaults() {
 	if c.ClientID == "" {
 		c.ClientID = defaultClientID
 	}
+	if c.MaxCalls == 0 {
+		c.MaxCalls = DefaultMaxCalls
+	}
 	if c.TransferNumber == "" {
 		c.TransferNumber = "+15555550100"
 	}
@@ -146,8 +170,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	if err := checkListen(cfg); err != nil {
+		return nil, err
+	}
+	if err := checkDataDir(cfg); err != nil {
+		return nil, err
 	}
 	// The outbox holds one-time codes; the authserver creates it 0600, and
 	// one left by an older version is tightened here.
@@ -163,7 +190,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		registry: prometheus.NewRegistry(), HostClientID: hostClientID, HostClientSecret: secrets.HostClientSecret,
 		ClientID: cfg.ClientID, ClientSecret: firstNonEmpty(cfg.ClientSecret, secrets.ClientSecret)}
 	s.TwilioAuthToken = firstNonEmpty(cfg.TwilioAuthToken, secrets.TwilioAuthToken)
-	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.reg = &recordingRegisterer{Registerer: s.registry}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = newOpsMetrics(s.reg)
+	logger = slog.New(errorCounter{next: logger.Handler(), c: s.metrics.errors})
+	s.logger = logger
 	runCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	defer func() {
@@ -176,11 +207,17 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.store, err = session.Open(ctx, cfg.Store, session.Options{Sealer: sealer, Now: cfg.Now, Logger: logger,
+	s.sealer = sealer
+	raw, err := session.Open(ctx, cfg.Store, session.Options{Sealer: sealer, Now: cfg.Now, Logger: logger,
 		AuditKeys: secrets.AuditKeys, AuditKeyCurrent: secrets.AuditCurrent})
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, storeStartErr(cfg.Store, err)
 	}
+	if cfg.WrapStore != nil {
+		raw = cfg.WrapStore(raw)
+	}
+	s.obsStore = newObservedStore(raw, s.metrics, logger.With("component", "store"))
+	s.store = s.obsStore
 
 	voiceLn, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -206,31 +243,41 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		ClientID: cfg.ClientID, ClientSecret: s.ClientSecret, Issuer: issuerPin,
 		HTTPClient: httpClient, Logger: logger.With("component", "challenge"), Now: cfg.Now,
 	})
+	// Redeeming a code and revoking tokens get a longer per-request timeout:
+	// a token the AS issued while we had stopped listening could never be
+	// revoked.
+	durable := challenge.New(challenge.Config{
+		ClientID: cfg.ClientID, ClientSecret: s.ClientSecret, Issuer: issuerPin, RequestTimeout: 20 * time.Second,
+		HTTPClient: &http.Client{Timeout: 25 * time.Second}, Logger: logger.With("component", "challenge"), Now: cfg.Now,
+	})
 	mc := &mcpclient.Config{
 		HTTPClient: httpClient, Logger: logger.With("component", "mcpclient"), Now: cfg.Now,
 		Pins: pinStore{s.store}, Policy: mcpclient.Policy{Mode: mcpclient.PolicyPinned, RequireExtSignature: true},
 	}
 	s.backend = newBackend(backendConfig{
-		Challenge: ch, MCP: mc, MCPURL: mcpURL, Store: s.store, HTTPClient: httpClient,
-		Logger: logger.With("component", "backend"), LogKey: secrets.LogKey, Now: cfg.Now,
+		Challenge: ch, Durable: durable, MCP: mc, MCPURL: mcpURL, Store: s.store, HTTPClient: httpClient,
+		Logger: logger.With("component", "backend"), LogKey: secrets.LogKey, Now: cfg.Now, Metrics: s.metrics,
 	})
 	hosts, err := hostPolicy(cfg)
 	if err != nil {
 		return nil, err
 	}
+	s.backend.load = newLoadGauge(cfg.GiveUpAfter, time.Now)
 	s.voice, err = ivr.New(ivr.Config{
 		PublicURL: s.PublicURL, AuthTokens: SplitTokens(s.TwilioAuthToken), Frontend: cfg.Frontend,
 		TransferNumber: cfg.TransferNumber, Store: s.store, Auth: s.backend, Tools: s.backend,
 		CallRefKey: secrets.CallRefKey, LogKey: secrets.LogKey,
 		HoldAfter: cfg.HoldAfter, GiveUpAfter: cfg.GiveUpAfter,
-		Registerer: s.registry, Logger: logger.With("component", "ivr"), Now: cfg.Now, Hosts: hosts,
+		Registerer: s.reg, Logger: logger.With("component", "ivr"), Now: cfg.Now, Hosts: hosts,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ivr: %w", err)
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/", s.voice.Handler())
+	s.admit = newAdmission(cfg.MaxCalls, s.PublicURL, SplitTokens(s.TwilioAuthToken), cfg.TransferNumber, s.metrics, cfg.Now)
+	s.admit.load = s.backend.load
+	mux.Handle("/", s.admit.wrap(s.voice.Handler()))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -252,8 +299,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	admin.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 	s.serve(voiceLn, mux)
 
-	s.wg.Add(1)
+	s.wg.Add(3)
 	go s.housekeeping(runCtx)
+	go s.readiness(runCtx)
+	go s.watchSecrets(runCtx, secretsPoll)
 	logger.Info("voiceauth started", "voice", s.VoiceURL, "public_url", s.PublicURL, "as", s.ASURL,
 		"mcp", s.MCPURL, "frontend", cfg.Frontend, "data_dir", cfg.DataDir)
 	return s, nil
@@ -286,8 +335,9 @@ func (s *Stack) startEmbedded(ctx context.Context, httpClient *http.Client) erro
 				Scopes: strings.Fields(allScopes), Resources: []string{s.MCPURL}},
 			{ID: hostClientID, Secret: s.secrets.HostClientSecret},
 		},
-		Resources:      []string{s.MCPURL},
-		OTP:            &authserver.OutboxChannel{Path: s.OTPOutboxPath(), Store: s.store, Now: cfg.Now},
+		Resources: []string{s.MCPURL},
+		OTP: countingOTP{next: &authserver.OutboxChannel{Path: s.OTPOutboxPath(), Store: s.store, Now: cfg.Now},
+			channel: "outbox", m: s.metrics},
 		TrustedIssuers: trusted,
 		HTTPClient:     httpClient, Logger: s.logger.With("component", "authserver"), Now: cfg.Now,
 	})
@@ -315,8 +365,8 @@ func (s *Stack) startEmbedded(ctx context.Context, httpClient *http.Client) erro
 	if err != nil {
 		return fmt.Errorf("healthmcp: %w", err)
 	}
-	s.serve(asLn, wrap(cfg.WrapAS, as.Handler()))
-	s.serve(mcpLn, wrap(cfg.WrapMCP, hm.Handler()))
+	s.serve(asLn, wrap(cfg.WrapAS, instrument(s.registry, as.Handler(), s.metrics.observeAS)))
+	s.serve(mcpLn, wrap(cfg.WrapMCP, instrument(s.registry, hm.Handler(), s.metrics.observeMCP)))
 	return nil
 }
 
@@ -346,17 +396,14 @@ func (s *Stack) serve(ln net.Listener, h http.Handler) {
 	}()
 }
 
-// readyz reports whether the store, the AS metadata and the MCP server answer.
+// readyz reports whether this instance can take a call now: the store
+// accepts a write, no sealed value failed to open for a missing key, and
+// the AS and the MCP server answer. A failing check is named, with its
+// error kind, so an operator knows where to look.
 func (s *Stack) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
-	var problems []string
-	if err := s.store.Ping(ctx); err != nil {
-		problems = append(problems, "store")
-	}
-	if err := s.backend.Ready(ctx); err != nil {
-		problems = append(problems, err.Error())
-	}
+	problems := s.checkReady(ctx)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if len(problems) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -364,6 +411,78 @@ func (s *Stack) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	io.WriteString(w, "ready\n")
+}
+
+// checkReady runs every readiness check and records the result in metrics
+// (a check that started later wins, whichever finishes first).
+func (s *Stack) checkReady(ctx context.Context) []string {
+	seq := s.readySeq.Add(1)
+	var problems []string
+	fail := map[string]bool{}
+	if err := s.probeWrite(ctx); err != nil {
+		problems = append(problems, "store cannot write ("+ErrKind(err)+")")
+		fail["store_write"] = true
+	}
+	if s.obsStore.sealingMissingSince(time.Now().Add(-time.Minute)) {
+		problems = append(problems, "a sealing key needed to open stored data is missing (reload the secrets file)")
+		fail["sealing_key"] = true
+	}
+	if err := s.backend.Ready(ctx); err != nil {
+		problems = append(problems, err.Error())
+		fail["backends"] = true
+	}
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	if seq < s.readyApplied {
+		return problems
+	}
+	s.readyApplied = seq
+	for _, c := range []string{"store_write", "sealing_key", "backends"} {
+		v := 0.0
+		if fail[c] {
+			v = 1
+		}
+		s.metrics.readyProblems.WithLabelValues(c).Set(v)
+	}
+	if len(problems) > 0 {
+		s.metrics.ready.Set(0)
+	} else {
+		s.metrics.ready.Set(1)
+	}
+	return problems
+}
+
+// probeWrite writes and deletes a short-lived record: a store that answers
+// reads but cannot write (full disk, read-only file, lost primary) is not
+// ready, whatever Ping says.
+func (s *Stack) probeWrite(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return err
+	}
+	key := "probe-" + hex.EncodeToString(randomBytes(8))
+	err := s.store.PutRecord(ctx, &session.Record{Kind: "readyz_probe", Key: key, Data: []byte{1},
+		ExpiresAt: s.cfg.Now().Add(time.Minute)})
+	if err != nil {
+		return err
+	}
+	return s.store.DeleteRecord(ctx, "readyz_probe", key)
+}
+
+// readiness keeps voiceauth_ready current between /readyz probes.
+func (s *Stack) readiness(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		s.checkReady(cctx)
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // housekeeping sweeps expired state and purges old audit records.
@@ -378,7 +497,15 @@ func (s *Stack) housekeeping(ctx context.Context) {
 		case <-t.C:
 		}
 		now := s.cfg.Now()
+		if s.admit != nil && s.admit.inProgress() == 0 {
+			// After a peak the heap is garbage; hand the pages back now
+			// rather than at the scavenger's pace, so RSS returns to baseline.
+			debug.FreeOSMemory()
+		}
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if _, err := s.backend.retryRevocations(sctx); err != nil {
+			s.logger.Warn("pending revocations", "err", err.Error(), "err_kind", ErrKind(err))
+		}
 		s.store.SweepCalls(sctx, now.Add(-time.Hour))
 		s.store.SweepRecords(sctx, now)
 		// Revocations outlive their token by more than any verifier's leeway.
@@ -415,6 +542,19 @@ func (s *Stack) Close(ctx context.Context) error {
 	})
 	return err
 }
+
+// MetricNames lists every metric family this instance can export, whether
+// or not it has a sample yet (deploy/ files may only name these).
+func (s *Stack) MetricNames() []string { return s.reg.names() }
+
+// RetryRevocations retries the revocations still pending now (housekeeping
+// does it every minute) and reports how many are left.
+func (s *Stack) RetryRevocations(ctx context.Context) (int, error) {
+	return s.backend.retryRevocations(ctx)
+}
+
+// Ready runs the readiness checks; nil problems means ready.
+func (s *Stack) Ready(ctx context.Context) []string { return s.checkReady(ctx) }
 
 // Store exposes the instance's store (for CLI subcommands and tests).
 func (s *Stack) Store() session.Store { return s.store }

@@ -27,6 +27,8 @@ type backend struct {
 
 	mu       sync.Mutex
 	sessions map[string]*mcpSession // per call, on this instance
+
+	load *loadGauge // backend job durations, for admission (nil: not measured)
 }
 
 // mcpSession is one call's MCP session, or the connection being made: the
@@ -39,6 +41,7 @@ type mcpSession struct {
 
 type backendConfig struct {
 	Challenge  *challenge.Client
+	Durable    *challenge.Client // same client, long request timeout: Redeem and Revoke (nil: Challenge)
 	MCP        *mcpclient.Config
 	MCPURL     string
 	Store      session.Store
@@ -46,6 +49,7 @@ type backendConfig struct {
 	Logger     *slog.Logger
 	LogKey     []byte
 	Now        func() time.Time
+	Metrics    *opsMetrics // nil: none
 }
 
 var (
@@ -69,6 +73,10 @@ func (b *backend) discover(ctx context.Context) (*challenge.Discovery, error) {
 
 // Submit implements ivr.Auth.
 func (b *backend) Submit(ctx context.Context, call ivr.CallInfo, raw []byte, a ivr.Answers, stepUp bool) (ivr.AuthStep, []byte, error) {
+	if b.load != nil {
+		start := time.Now()
+		defer func() { b.load.observe(time.Since(start)) }()
+	}
 	var st flowState
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &st); err != nil {
@@ -109,12 +117,26 @@ func (b *backend) Submit(ctx context.Context, call ivr.CallInfo, raw []byte, a i
 	step := ivr.AuthStep{Need: res.Need}
 	switch res.Outcome {
 	case challenge.Code:
-		tok, err := b.cfg.Challenge.Redeem(ctx, st.Flow, res.Code)
+		// Once the AS has issued a code, redeeming it and keeping the token
+		// must not be cut short by the call's deadline: a token the AS issued
+		// but we never stored could never be revoked. If the caller was
+		// given up on meanwhile, the token is revoked at once.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		tok, err := b.durable().Redeem(dctx, st.Flow, res.Code)
 		if err != nil {
 			return ivr.AuthStep{}, out, err
 		}
-		if err := b.saveToken(ctx, call.CallSid, tok); err != nil {
+		if err := b.saveToken(dctx, call.CallSid, tok); err != nil {
 			return ivr.AuthStep{}, out, err
+		}
+		if ctx.Err() != nil {
+			go func() {
+				rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				b.revokeCall(rctx, call.CallSid, 3)
+			}()
+			return ivr.AuthStep{}, out, ctx.Err()
 		}
 		// A new token means a new MCP session (scopes and acr changed). It is
 		// opened now, while the caller hears the menu, so the first tool call
@@ -226,23 +248,106 @@ func (b *backend) checkHost(ctx context.Context, d *challenge.Discovery, id, sec
 	return fmt.Errorf("backend: introspection answered %d", resp.StatusCode)
 }
 
+// revokePendingKind marks a call whose tokens still have to be revoked. It
+// is written before the revocation is attempted (write-ahead) and deleted
+// only after the AS confirmed it, so a revocation that fails under load or
+// dies with the process is retried by housekeeping, never dropped.
+const revokePendingKind = "revoke_pending"
+
 // EndCall implements ivr.Auth: revoke the call's tokens at the AS, forget
-// them, close the MCP session.
+// them, close the MCP session. The caller's context bounds nothing here: a
+// call that ended must have its tokens revoked even if the request that
+// noticed the end has gone.
 func (b *backend) EndCall(ctx context.Context, callSid string) error {
 	b.closeSession(callSid)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return b.revokeCall(ctx, callSid, 3)
+}
+
+// revokeCall revokes callSid's tokens with up to attempts tries.
+func (b *backend) revokeCall(ctx context.Context, callSid string, attempts int) error {
 	ts, err := b.cfg.Store.GetTokens(ctx, callSid)
 	if errors.Is(err, session.ErrNotFound) {
-		return nil
+		return b.cfg.Store.DeleteRecord(ctx, revokePendingKind, callSid)
 	}
 	if err != nil {
 		return err
 	}
-	rerr := b.cfg.Challenge.Revoke(ctx, toChallengeToken(ts))
-	return errors.Join(rerr, b.cfg.Store.DeleteTokens(ctx, callSid))
+	werr := b.cfg.Store.PutRecord(ctx, &session.Record{Kind: revokePendingKind, Key: callSid, Data: []byte{1},
+		ExpiresAt: b.cfg.Now().Add(24 * time.Hour)})
+	if werr != nil && !errors.Is(werr, session.ErrExists) {
+		b.cfg.Logger.Warn("revocation write-ahead failed", "call", session.Pseudonym(b.cfg.LogKey, "call", callSid),
+			"err", werr.Error(), "err_kind", ErrKind(werr))
+	}
+	var rerr error
+	backoff := 100 * time.Millisecond
+	for i := 0; i < attempts; i++ {
+		if i > 0 {
+			b.metric("retried")
+			if sleepCtx(ctx, backoff) != nil {
+				break
+			}
+			backoff *= 4
+		}
+		if rerr = b.durable().Revoke(ctx, toChallengeToken(ts)); rerr == nil {
+			break
+		}
+	}
+	if rerr != nil {
+		b.metric("pending")
+		b.cfg.Logger.Warn("token revocation pending; housekeeping retries it", "call", session.Pseudonym(b.cfg.LogKey, "call", callSid),
+			"err", rerr.Error(), "err_kind", ErrKind(rerr))
+		return rerr
+	}
+	b.metric("revoked")
+	return errors.Join(b.cfg.Store.DeleteTokens(ctx, callSid), b.cfg.Store.DeleteRecord(ctx, revokePendingKind, callSid))
+}
+
+func (b *backend) durable() *challenge.Client {
+	if b.cfg.Durable != nil {
+		return b.cfg.Durable
+	}
+	return b.cfg.Challenge
+}
+
+func (b *backend) metric(result string) {
+	if b.cfg.Metrics != nil {
+		b.cfg.Metrics.revocations.WithLabelValues(result).Inc()
+	}
+}
+
+// retryRevocations retries every revocation still pending (housekeeping).
+func (b *backend) retryRevocations(ctx context.Context) (left int, err error) {
+	rl, ok := b.cfg.Store.(session.RecordLister)
+	if !ok {
+		return 0, nil
+	}
+	recs, err := rl.ListRecords(ctx, revokePendingKind)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range recs {
+		if b.revokeCall(ctx, r.Key, 1) != nil {
+			left++
+		}
+	}
+	return left, nil
 }
 
 // Call implements ivr.Tools.
-func (b *backend) Call(ctx context.Context, callSid, tool string, args map[string]any) (json.RawMessage, error) {
+func (b *backend) Call(ctx context.Context, callSid, tool string, args map[string]any) (_ json.RawMessage, err error) {
+	if b.load != nil {
+		start := time.Now()
+		defer func() { b.load.observe(time.Since(start)) }()
+	}
+	if m := b.cfg.Metrics; m != nil {
+		start := time.Now()
+		defer func() {
+			m.toolSeconds.WithLabelValues(toolLabel(tool)).Observe(time.Since(start).Seconds())
+			m.toolCalls.WithLabelValues(toolLabel(tool), toolOutcome(err)).Inc()
+		}()
+	}
 	sess, err := b.session(ctx, callSid)
 	if err != nil {
 		return nil, b.mapToolErr(err)
@@ -258,6 +363,30 @@ func (b *backend) Call(ctx context.Context, callSid, tool string, args map[strin
 		return nil, fmt.Errorf("backend: tool %s returned no structured content", tool)
 	}
 	return json.Marshal(res.StructuredContent)
+}
+
+// toolLabel keeps the tool label to names a server could list (bounded).
+func toolLabel(tool string) string {
+	if len(tool) > 48 || strings.ContainsAny(tool, " \"<>{}") {
+		return "other"
+	}
+	return tool
+}
+
+func toolOutcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ivr.ErrStepUp):
+		return "step_up"
+	case errors.Is(err, ivr.ErrToolDenied):
+		return "denied"
+	case errors.Is(err, ivr.ErrIdentity):
+		return "identity_refused"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	return "unavailable"
 }
 
 func (b *backend) mapToolErr(err error) error {

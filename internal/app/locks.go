@@ -1,10 +1,8 @@
 package app
 
 import (
-	"context"
 	"time"
 
-	"github.com/voiceauth/voiceauth/authserver"
 	"github.com/voiceauth/voiceauth/session"
 )
 
@@ -51,22 +49,4 @@ func ActiveLocks(evs []session.AuditEvent, now time.Time) []Lock {
 		}
 	}
 	return out
-}
-
-// ClearLock lifts a patient's or a number's lock through the reference AS's
-// own logic, so the clear is audited like any other decision.
-func ClearLock(ctx context.Context, cfg Config, patientIDOrNumber string) error {
-	st, secrets, err := OpenStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	as, err := authserver.New(authserver.Config{
-		Issuer: "http://operator.invalid", Store: st, Pepper: secrets.Pepper, LogKey: secrets.LogKey,
-		SigningKeys: secrets.ASSigningKeys, OTP: &authserver.OutboxChannel{Path: OutboxPath(Defaults(cfg).DataDir), Store: st},
-	})
-	if err != nil {
-		return err
-	}
-	return as.ClearLock(ctx, patientIDOrNumber)
 }

@@ -319,3 +319,46 @@ func SplitTokens(v string) []string {
 	}
 	return out
 }
+
+// AddSealingKey adds a new sealing key version without making it current:
+// the first step of a rotation while serving, so that every instance can
+// open values sealed under it before any instance seals with it.
+func (s *Secrets) AddSealingKey() uint32 {
+	next := s.SealingCurrent + 1
+	for {
+		if _, ok := s.SealingKeys[next]; !ok {
+			break
+		}
+		next++
+	}
+	s.SealingKeys[next] = randomBytes(32)
+	return next
+}
+
+// AddSigningKey publishes a fresh ES256 key without signing with it yet
+// (first step of a signing-key rotation); it returns its kid.
+func (s *Secrets) AddSigningKey() (string, error) {
+	k, err := NewES256Key()
+	if err != nil {
+		return "", err
+	}
+	s.ASSigningKeys = append(s.ASSigningKeys, k)
+	return k.KeyID, nil
+}
+
+// PromoteSigningKey makes kid the signing key; the previous signing key
+// stays published (tokens it signed keep verifying), older ones are dropped.
+func (s *Secrets) PromoteSigningKey(kid string) error {
+	for i, k := range s.ASSigningKeys {
+		if k.KeyID != kid {
+			continue
+		}
+		keys := []jose.JSONWebKey{k}
+		if i != 0 && len(s.ASSigningKeys) > 0 {
+			keys = append(keys, s.ASSigningKeys[0])
+		}
+		s.ASSigningKeys = keys
+		return nil
+	}
+	return fmt.Errorf("secrets: no signing key %q", kid)
+}
