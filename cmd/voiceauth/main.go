@@ -30,6 +30,8 @@ Usage:
   voiceauth audit verify|export [--patient ID --from DATE --to DATE]
   voiceauth lockouts list|clear [--patient ID | --number E164]
   voiceauth secrets init|rotate           create or rotate the secrets file
+  voiceauth clients add|list|rotate-secret|remove    the AS's client registry (shared through the store)
+  voiceauth dev-token --sub PATIENT_ID [--acr ACR]    a subject token from the dev partner issuer (not in production)
 
 Run "voiceauth serve -h" for configuration flags; each has an environment variable.
 `
@@ -63,6 +65,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return lockouts(rest, stdout, stderr)
 	case "secrets":
 		return secrets(rest, stdout, stderr)
+	case "clients":
+		return clients(rest, stdout, stderr)
+	case "dev-token":
+		return devToken(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

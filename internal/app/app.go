@@ -266,10 +266,11 @@ func (s *Stack) startEmbedded(ctx context.Context, httpClient *http.Client) erro
 		Issuer: s.ASURL, Store: s.store, Pepper: s.secrets.Pepper, LogKey: s.secrets.LogKey,
 		SigningKeys: s.secrets.ASSigningKeys,
 		Clients: []authserver.Client{
-			{ID: cfg.ClientID, Secret: s.ClientSecret, FirstParty: true, TokenExchange: true,
+			{ID: cfg.ClientID, Secret: s.ClientSecret, FirstParty: true, TokenExchange: true, Kind: authserver.KindVoice,
 				Scopes: strings.Fields(allScopes), Resources: []string{s.MCPURL}},
-			{ID: hostClientID, Secret: s.secrets.HostClientSecret},
+			{ID: hostClientID, Secret: s.secrets.HostClientSecret, Kind: authserver.KindHost},
 		},
+		Registry:       &authserver.Registry{Store: s.store, Now: cfg.Now},
 		Resources:      []string{s.MCPURL},
 		OTP:            &authserver.OutboxChannel{Path: s.OTPOutboxPath(), Store: s.store, Now: cfg.Now},
 		TrustedIssuers: trusted,
