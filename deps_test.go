@@ -29,6 +29,8 @@ var allowed = map[string][]string{
 	"scenarios":       {"*"},
 	"internal/app":    {"*"},
 	"internal/canary": {},
+	"internal/twfake": {},
+	"fhirimport":      {},
 	"cmd/voiceauth":   {"*"},
 }
 

@@ -485,6 +485,7 @@ func (st *step) sendOTP(p *session.Patient) {
 	ref, err := s.cfg.OTP.Send(st.ctx, p.Phone)
 	if err != nil {
 		s.log.Warn("authserver: OTP send failed", "subject", s.logMAC.Pseudonym("patient", p.ID), "err", err)
+		s.audit(st.ctx, "otp.send_failed", st.in.client.ID, p.ID, as.CallerPhone, as.CallRef, "otp_required", otpSendFailure(err))
 		return
 	}
 	as.OTPRef = ref

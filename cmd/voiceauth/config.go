@@ -145,5 +145,9 @@ func (v values) appConfig() (app.Config, error) {
 	if cfg.GiveUpAfter, err = time.ParseDuration(v["give-up-after"]); err != nil {
 		return cfg, fmt.Errorf("give-up-after: %w", err)
 	}
+	if cfg.OTP, err = v.otpConfig(); err != nil {
+		return cfg, err
+	}
+	cfg.OnlyImportedPatients = n == 0
 	return cfg, nil
 }

@@ -59,6 +59,11 @@ type Config struct {
 	HoldAfter, GiveUpAfter time.Duration
 	WrapAS, WrapMCP        func(http.Handler) http.Handler // fault injection for tests and scenarios
 
+	OTP OTPConfig // how one-time codes are texted; zero = the dev outbox
+	// OnlyImportedPatients seeds neither demo nor generated patients: the
+	// directory holds only what `voiceauth patients import` put there.
+	OnlyImportedPatients bool
+
 	LogLevel  slog.Level
 	LogWriter io.Writer // default os.Stderr
 	Now       func() time.Time
@@ -262,6 +267,10 @@ func (s *Stack) startEmbedded(ctx context.Context, httpClient *http.Client) erro
 	if err != nil {
 		return err
 	}
+	otp, err := s.otpChannel()
+	if err != nil {
+		return err
+	}
 	as, err := authserver.New(authserver.Config{
 		Issuer: s.ASURL, Store: s.store, Pepper: s.secrets.Pepper, LogKey: s.secrets.LogKey,
 		SigningKeys: s.secrets.ASSigningKeys,
@@ -272,7 +281,7 @@ func (s *Stack) startEmbedded(ctx context.Context, httpClient *http.Client) erro
 		},
 		Registry:       &authserver.Registry{Store: s.store, Now: cfg.Now},
 		Resources:      []string{s.MCPURL},
-		OTP:            &authserver.OutboxChannel{Path: s.OTPOutboxPath(), Store: s.store, Now: cfg.Now},
+		OTP:            otp,
 		TrustedIssuers: trusted,
 		HTTPClient:     httpClient, Logger: s.logger.With("component", "authserver"), Now: cfg.Now,
 	})
@@ -283,6 +292,9 @@ func (s *Stack) startEmbedded(ctx context.Context, httpClient *http.Client) erro
 	patients := authserver.DemoPatients()
 	if cfg.GeneratedPatients > 0 {
 		patients = append(patients, authserver.GeneratePatients(cfg.GeneratedPatients)...)
+	}
+	if cfg.OnlyImportedPatients {
+		patients = nil
 	}
 	if err := authserver.Seed(ctx, s.store, s.secrets.Pepper, patients); err != nil {
 		return fmt.Errorf("seed patients: %w", err)
@@ -446,6 +458,9 @@ func checkProduction(cfg Config) error {
 	}
 	if cfg.ClientSecret == "" {
 		missing = append(missing, "VOICEAUTH_CLIENT_SECRET")
+	}
+	if err := cfg.OTP.validate(true); err != nil {
+		missing = append(missing, err.Error())
 	}
 	if _, err := os.Stat(cfg.SecretsFile); err != nil {
 		missing = append(missing, "VOICEAUTH_SECRETS_FILE (an existing file; create it with `voiceauth secrets init`)")
