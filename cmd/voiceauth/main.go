@@ -32,6 +32,7 @@ Usage:
   voiceauth secrets init|rotate           create or rotate the secrets file
   voiceauth clients add|list|rotate-secret|remove    the AS's client registry (shared through the store)
   voiceauth dev-token --sub PATIENT_ID [--acr ACR]    a subject token from the dev partner issuer (not in production)
+  voiceauth patients import [--dry-run] PATH... | count   FHIR R4 Patients from the EHR (Bundle, Bulk Data ndjson)
 
 Run "voiceauth serve -h" for configuration flags; each has an environment variable.
 `
@@ -69,6 +70,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return clients(rest, stdout, stderr)
 	case "dev-token":
 		return devToken(rest, stdout, stderr)
+	case "patients":
+		return patients(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
