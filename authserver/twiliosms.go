@@ -354,3 +354,12 @@ func otpSendFailure(err error) map[string]string {
 	}
 	return map[string]string{"reason": "channel_error"}
 }
+
+// TwilioErrorOf turns an error from a twilio-go call made through
+// TwilioREST.RESTClient into a *TwilioError (retryAfter as kept by it).
+func TwilioErrorOf(err error, retryAfter time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return twilioErr(err, retryAfter)
+}

@@ -33,6 +33,7 @@ Usage:
   voiceauth clients add|list|rotate-secret|remove    the AS's client registry (shared through the store)
   voiceauth dev-token --sub PATIENT_ID [--acr ACR]    a subject token from the dev partner issuer (not in production)
   voiceauth patients import [--dry-run] PATH... | count   FHIR R4 Patients from the EHR (Bundle, Bulk Data ndjson)
+  voiceauth twilio configure --number +1… [--dry-run]  point a Twilio number's voice URL and status callback here
 
 Run "voiceauth serve -h" for configuration flags; each has an environment variable.
 `
@@ -72,6 +73,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return devToken(rest, stdout, stderr)
 	case "patients":
 		return patients(rest, stdout, stderr)
+	case "twilio":
+		return twilioCmd(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
