@@ -252,3 +252,27 @@ func TestRegistryRejectsBadRegistrations(t *testing.T) {
 }
 
 func sessionFilter() session.AuditFilter { return session.AuditFilter{} }
+
+func FuzzParsePublicJWKS(f *testing.F) {
+	pk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	k := jose.JSONWebKey{Key: pk, KeyID: "k1", Algorithm: "ES256"}
+	pub, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{k.Public()}})
+	priv, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{k}})
+	f.Add(pub)
+	f.Add(priv)
+	f.Add([]byte(`{"keys":[{"kty":"oct","k":"AAAA"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		set, err := parsePublicJWKS(b)
+		if err != nil {
+			if !errors.Is(err, ErrClientInvalid) {
+				t.Fatalf("error outside the registry's vocabulary: %v", err)
+			}
+			return
+		}
+		for _, k := range set.Keys {
+			if !k.IsPublic() {
+				t.Fatal("accepted a private key")
+			}
+		}
+	})
+}

@@ -71,9 +71,15 @@ func TestPatientsImportedCallerAuthenticates(t *testing.T) {
 	if _, out, _ = runCLI(t, "patients", "count", "--data-dir", dir); strings.TrimSpace(out) != "0" {
 		t.Fatalf("a dry run wrote: %q", out)
 	}
-	code, out, _ = runCLI(t, "patients", "import", "--data-dir", dir, fhirTestdata)
+	saved := progressEvery
+	progressEvery = 100
+	code, out, errOut = runCLI(t, "patients", "import", "--data-dir", dir, fhirTestdata)
+	progressEvery = saved
 	if want := fmt.Sprintf("imported %d, updated %d, skipped %d", usable, repeated, uniqueSkips); code != 0 || lastLine(out) != want {
 		t.Fatalf("import: %d, last line %q, want %q", code, lastLine(out), want)
+	}
+	if total := usable + repeated + uniqueSkips; strings.Count(errOut, "resources read") != total/100 {
+		t.Fatalf("progress: %d lines for %d resources:\n%s", strings.Count(errOut, "resources read"), total, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != uniqueSkips+1 {
