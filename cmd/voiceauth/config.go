@@ -148,6 +148,5 @@ func (v values) appConfig() (app.Config, error) {
 	if cfg.OTP, err = v.otpConfig(); err != nil {
 		return cfg, err
 	}
-	cfg.OnlyImportedPatients = n == 0
 	return cfg, nil
 }

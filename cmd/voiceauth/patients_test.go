@@ -15,7 +15,10 @@ import (
 	"github.com/voiceauth/voiceauth/fhirimport"
 	"github.com/voiceauth/voiceauth/internal/app"
 	"github.com/voiceauth/voiceauth/internal/canary"
+	"github.com/voiceauth/voiceauth/internal/twfake"
 )
+
+func asksForCode(said string) bool { return strings.Contains(said, "six digit code") }
 
 const fhirTestdata = "../../fhirimport/testdata"
 
@@ -43,10 +46,10 @@ func expectedImport(t *testing.T) (usable, repeated, skipped int, sample []fhiri
 }
 
 // TestPatientsImportedCallerAuthenticates is the scenario "an imported
-// patient authenticating by phone": a store that holds only imported
-// people (--generated-patients 0), the EHR's export imported from the
-// shell, and a caller from it — by official name and by an alias — passes
-// KBA on a call and is texted a code at the imported mobile number.
+// patient authenticating by phone": the EHR's export imported from the
+// shell, the service in production on that store (no demo rows, and
+// --generated-patients 0), and a caller from it — by official name and by
+// an alias — passes KBA and the code texted to the imported mobile number.
 func TestPatientsImportedCallerAuthenticates(t *testing.T) {
 	dir := t.TempDir()
 	if code, _, errOut := runCLI(t, "secrets", "init", "--data-dir", dir); code != 0 {
@@ -111,8 +114,13 @@ func TestPatientsImportedCallerAuthenticates(t *testing.T) {
 		}
 	}
 
-	// The service on that store, with only imported people in it.
-	cfg, err := testServeConfig(t, dir, "--generated-patients", "0")
+	// The service in production on that store, with only imported people in
+	// it, texting codes through Twilio (the fake).
+	f := twfake.New(twAccount, twToken)
+	defer f.Close()
+	cfg, err := testServeConfig(t, dir, "--env", "production", "--generated-patients", "0", "--public-url", "https://voice.clinic.example",
+		"--twilio-auth-token", twToken, "--client-secret", "clinic-client-secret-0123456789abcdef", "--otp-channel", "twilio-messaging",
+		"--twilio-account-sid", twAccount, "--twilio-messaging-service-sid", "MG0123", "--twilio-api-base", f.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +130,7 @@ func TestPatientsImportedCallerAuthenticates(t *testing.T) {
 	}
 	defer st.Close(context.Background())
 	if n, _ := st.Store().CountPatients(context.Background()); n != usable {
-		t.Fatalf("serve with --generated-patients 0 seeded others: %d patients, want %d", n, usable)
+		t.Fatalf("production with --generated-patients 0 seeded others: %d patients, want %d", n, usable)
 	}
 	var withAlias, plain *fhirimport.Patient
 	seen := map[string]bool{}
@@ -155,8 +163,12 @@ func TestPatientsImportedCallerAuthenticates(t *testing.T) {
 			t.Fatalf("imported patient %s (%q) was not verified: %q", tc.p.ID, tc.name, h.said)
 		}
 		h = c.answer(voice, h, speech("medications"))
-		if _, err := st.LatestOTP(tc.p.Phone); err != nil {
-			t.Fatalf("no code texted to the imported mobile number: %v (heard %q)", err, h.said)
+		code, ok := f.LatestCode(tc.p.Phone)
+		if !ok {
+			t.Fatalf("no code texted to the imported mobile number (heard %q)", h.said)
+		}
+		if h = c.answer(voice, h, url.Values{"Digits": {code}}); asksForCode(h.said) {
+			t.Fatalf("the texted code did not work: %q", h.said)
 		}
 	}
 }

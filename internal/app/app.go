@@ -60,9 +60,6 @@ type Config struct {
 	WrapAS, WrapMCP        func(http.Handler) http.Handler // fault injection for tests and scenarios
 
 	OTP OTPConfig // how one-time codes are texted; zero = the dev outbox
-	// OnlyImportedPatients seeds neither demo nor generated patients: the
-	// directory holds only what `voiceauth patients import` put there.
-	OnlyImportedPatients bool
 
 	LogLevel  slog.Level
 	LogWriter io.Writer // default os.Stderr
@@ -293,8 +290,10 @@ func (s *Stack) startEmbedded(ctx context.Context, httpClient *http.Client) erro
 	if cfg.GeneratedPatients > 0 {
 		patients = append(patients, authserver.GeneratePatients(cfg.GeneratedPatients)...)
 	}
-	if cfg.OnlyImportedPatients {
-		patients = nil
+	if cfg.Production {
+		// A clinic's directory holds its own people (`voiceauth patients
+		// import`), never the demo rows; generated ones only when asked for.
+		patients = patients[len(authserver.DemoPatients()):]
 	}
 	if err := authserver.Seed(ctx, s.store, s.secrets.Pepper, patients); err != nil {
 		return fmt.Errorf("seed patients: %w", err)
