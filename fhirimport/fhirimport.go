@@ -83,11 +83,6 @@ func Files(paths []string) ([]string, error) {
 			return nil, fmt.Errorf("fhirimport: %w", err)
 		}
 		if !info.IsDir() {
-			f, err := os.Open(p)
-			if err != nil {
-				return nil, fmt.Errorf("fhirimport: %w", err)
-			}
-			f.Close()
 			out = append(out, p)
 			continue
 		}
@@ -106,6 +101,13 @@ func Files(paths []string) ([]string, error) {
 		}
 		sort.Strings(found)
 		out = append(out, found...)
+	}
+	for _, p := range out { // every file must open, not only the paths named
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("fhirimport: %w", err)
+		}
+		f.Close()
 	}
 	return out, nil
 }

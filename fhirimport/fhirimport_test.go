@@ -277,3 +277,15 @@ func TestWriteGeneratedMatchesGenerate(t *testing.T) {
 		t.Fatal("the streaming generator differs from Generate")
 	}
 }
+
+func TestFilesRefusesADanglingFileInADirectory(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.ndjson"), nil, 0o644)
+	// A symlink to nowhere is listed by the walk but cannot be opened.
+	if err := os.Symlink(filepath.Join(dir, "gone"), filepath.Join(dir, "b.ndjson")); err != nil {
+		t.Skip("no symlinks here:", err)
+	}
+	if _, err := Files([]string{dir}); err == nil || !strings.Contains(err.Error(), "b.ndjson") {
+		t.Fatalf("Files = %v, want an error naming b.ndjson", err)
+	}
+}

@@ -2,11 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/voiceauth/voiceauth/internal/app"
 )
@@ -117,5 +125,34 @@ func TestClientsAddHostExchangesToken(t *testing.T) {
 	}
 	if code, _, errOut = runCLI(t, "clients", "remove", "portal-host", "--data-dir", dir); code != 1 || !strings.Contains(errOut, "no such client") {
 		t.Fatalf("second remove: %d %s", code, errOut)
+	}
+}
+
+// TestClientsAddPrivateKeyJWT: a key-based client is registered from a
+// JWKS file of public keys; a file holding a private key is refused.
+func TestClientsAddPrivateKeyJWT(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errOut := runCLI(t, "secrets", "init", "--data-dir", dir); code != 0 {
+		t.Fatal(errOut)
+	}
+	pk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key := jose.JSONWebKey{Key: pk, KeyID: "partner-1", Algorithm: "ES256"}
+	pub, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{key.Public()}})
+	priv, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{key}})
+	os.WriteFile(filepath.Join(dir, "pub.json"), pub, 0o600)
+	os.WriteFile(filepath.Join(dir, "priv.json"), priv, 0o600)
+	code, out, errOut := runCLI(t, "clients", "add", "partner", "--kind", "exchange", "--auth", "private_key_jwt", "--jwks", filepath.Join(dir, "priv.json"), "--data-dir", dir)
+	if code != 2 || !strings.Contains(errOut, "private key") {
+		t.Fatalf("private JWKS: %d %s %s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "clients", "add", "partner", "--kind", "exchange", "--auth", "private_key_jwt", "--jwks", filepath.Join(dir, "pub.json"), "--data-dir", dir)
+	if code != 0 || lastLine(out) != "added client partner (kind exchange, private_key_jwt)" {
+		t.Fatalf("public JWKS: %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut = runCLI(t, "clients", "rotate-secret", "partner", "--data-dir", dir); code != 2 || !strings.Contains(errOut, "no secret to rotate") {
+		t.Fatalf("rotate a key client: %d %s", code, errOut)
+	}
+	if code, out, _ = runCLI(t, "clients", "list", "--data-dir", dir); code != 0 || !strings.Contains(out, "private_key_jwt") {
+		t.Fatalf("list: %s", out)
 	}
 }
