@@ -56,6 +56,7 @@ type Server struct {
 	keys     map[string]string // API key SID → secret
 	messages []Message
 	verifs   map[string]*verification
+	order    []string // verification SIDs, oldest first
 	numbers  map[string]*Number
 	// Fail, when set, is asked before each operation ("message", "verify",
 	// "check", "list_numbers", "update_number") with the destination or
@@ -141,8 +142,8 @@ func (s *Server) LatestCode(to string) (string, bool) {
 			}
 		}
 	}
-	for _, v := range s.verifs {
-		if v.to == to && v.status == "pending" {
+	for i := len(s.order) - 1; i >= 0; i-- { // newest first
+		if v := s.verifs[s.order[i]]; v.to == to && v.status == "pending" {
 			return v.code, true
 		}
 	}
@@ -282,6 +283,7 @@ func (s *Server) handler() http.Handler {
 		v := &verification{sid: "VE" + hex32(), service: s.VerifySID, to: to, code: fmt.Sprintf("%06d", n.Int64()), status: "pending"}
 		s.mu.Lock()
 		s.verifs[v.sid] = v
+		s.order = append(s.order, v.sid)
 		s.mu.Unlock()
 		writeJSON(w, http.StatusCreated, s.verifJSON(v))
 	})
