@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -35,6 +36,9 @@ type OTPConfig struct {
 	PerNumber, PerPrefix int
 	Window               time.Duration
 }
+
+// twilioTimeout bounds one Twilio REST call made during a call.
+const twilioTimeout = 3 * time.Second
 
 const (
 	defaultOTPPerNumber = 5
@@ -94,13 +98,17 @@ func (s *Stack) otpChannel() (authserver.OTPChannel, error) {
 	if secret == "" {
 		return nil, errors.New("--otp-channel " + o.Channel + " needs TWILIO_AUTH_TOKEN or an API key pair")
 	}
+	// A send that hangs must fail well inside the IVR's give-up time, so the
+	// caller hears the usual words (and the audit the failure) instead of
+	// the call ending as backend_down.
+	hc := &http.Client{Timeout: twilioTimeout}
 	var next authserver.OTPChannel
 	if o.Channel == OTPTwilioMessaging {
 		next = &authserver.TwilioMessaging{BaseURL: o.APIBase, AccountSID: o.AccountSID, APIKeySID: o.APIKey, AuthToken: secret,
-			MessagingServiceSID: o.MessagingServiceSID, From: o.From, Store: s.store, Now: s.cfg.Now}
+			HTTPClient: hc, MessagingServiceSID: o.MessagingServiceSID, From: o.From, Store: s.store, Now: s.cfg.Now}
 	} else {
 		next = &authserver.TwilioVerify{BaseURL: o.APIBase, AccountSID: o.AccountSID, APIKeySID: o.APIKey, AuthToken: secret,
-			ServiceSID: o.VerifyServiceSID}
+			HTTPClient: hc, ServiceSID: o.VerifyServiceSID}
 	}
 	blocked := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "voiceauth_otp_sends_blocked_total",
