@@ -321,3 +321,15 @@ func TestTextedCodeThroughFake(t *testing.T) {
 		t.Fatalf("audited codes %v / %v", codes, evs[1].Detail)
 	}
 }
+
+func FuzzCountryPrefix(f *testing.F) {
+	for _, s := range []string{"+15555550101", "+442071838750", "+74951234567", "+2348012345678", "", "+", "+1abc"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p := CountryPrefix(s)
+		if p != "other" && (!strings.HasPrefix(s, p) || len(p) < 2 || len(p) > 5) {
+			t.Fatalf("CountryPrefix(%q) = %q", s, p)
+		}
+	})
+}
