@@ -31,6 +31,8 @@ var allowed = map[string][]string{
 	"internal/app":    {"*"},
 	"internal/canary": {},
 	"internal/cli":    {},
+	"internal/twfake": {},
+	"fhirimport":      {},
 	"cmd/voiceauth":   {"*"},
 }
 

@@ -604,9 +604,20 @@ func (st *step) sendOTP(p *session.Patient) {
 	}
 	ref, err := s.cfg.OTP.Send(st.ctx, p.Phone)
 	if err != nil {
-		s.log.Warn("authserver: OTP send failed", "subject", s.logMAC.Pseudonym("patient", p.ID), "error", err.Error())
-		s.audit(st.ctx, "otp.send_failed", st.in.client.ID, p.ID, as.CallerPhone, as.CallRef, "temporarily_unavailable", nil)
-		s.otpDown.Store(st.now.Add(otpDownFor).UnixNano())
+		d := otpSendFailure(err)
+		outcome := "otp_required"
+		if otpChannelDown(d) {
+			// The channel itself cannot send (Twilio unreachable, an
+			// unwritable outbox): for a while every flow that would ask for a
+			// new code, phantom or real, answers temporarily_unavailable, so no
+			// caller is told a code was texted. An answer from Twilio (a
+			// refusal, a rate limit, a 5xx) keeps the "texted" words (no
+			// oracle); the IVR offers a person.
+			outcome = "temporarily_unavailable"
+			s.otpDown.Store(st.now.Add(otpDownFor).UnixNano())
+		}
+		s.log.Warn("authserver: OTP send failed", "subject", s.logMAC.Pseudonym("patient", p.ID), "reason", d["reason"], "twilio_code", d["twilio_code"])
+		s.audit(st.ctx, "otp.send_failed", st.in.client.ID, p.ID, as.CallerPhone, as.CallRef, outcome, d)
 		return
 	}
 	as.OTPRef, as.OTPSentAt = ref, st.now

@@ -3,7 +3,6 @@ package authserver
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"net/url"
@@ -34,14 +33,14 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f url.
 		if err1 != nil || err2 != nil || f.Has("client_assertion") {
 			return nil, fail
 		}
-		c := s.clients[id]
-		sum := sha256.Sum256([]byte(secret))
-		want := [32]byte{}
-		if c != nil {
-			want = c.SecretSHA256
+		c, err := s.lookupClient(ctx, id)
+		if err != nil {
+			s.log.Error("authserver: client lookup failed", "err", err)
+			return nil, newErr(errServerError, "")
 		}
-		okSecret := subtle.ConstantTimeCompare(sum[:], want[:]) == 1
-		if c == nil || c.SecretSHA256 == [32]byte{} || !okSecret || (bodyID != "" && bodyID != id) {
+		sum := sha256.Sum256([]byte(secret))
+		okSecret := c != nil && c.secretMatches(sum, s.now())
+		if c == nil || !okSecret || (bodyID != "" && bodyID != id) {
 			return nil, fail
 		}
 		return c, nil
@@ -95,7 +94,10 @@ func (s *Server) verifyClientAssertion(ctx context.Context, raw string) (*Client
 	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
 		return nil, errors.New("unparseable claims")
 	}
-	c := s.clients[unverified.Issuer]
+	c, err := s.lookupClient(ctx, unverified.Issuer)
+	if err != nil {
+		return nil, err
+	}
 	if c == nil || c.JWKS == nil {
 		return nil, errors.New("unknown client or no JWKS")
 	}

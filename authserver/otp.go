@@ -7,16 +7,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
-	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -195,125 +191,6 @@ func LatestOutboxCode(path, phone string) (string, error) {
 		return "", errors.New("authserver: no code in the outbox for that number")
 	}
 	return code, nil
-}
-
-// TwilioMessaging texts an AS-generated code through the Programmable
-// Messaging REST API (POST /2010-04-01/Accounts/{sid}/Messages.json).
-type TwilioMessaging struct {
-	BaseURL    string // https://api.twilio.com in production
-	AccountSID string
-	From       string
-	AuthToken  string
-	HTTPClient *http.Client
-	Store      session.Store // where the hashed codes live
-	TTL        time.Duration
-	Now        func() time.Time
-}
-
-// Send implements OTPChannel.
-func (t *TwilioMessaging) Send(ctx context.Context, to string) (string, error) {
-	b := codeBook{Store: t.Store, TTL: t.TTL, Now: t.Now}
-	ref, code, err := b.newCode(ctx)
-	if err != nil {
-		return "", err
-	}
-	form := url.Values{"To": {to}, "From": {t.From}, "Body": {"Your verification code is " + code + ". It expires in 10 minutes."}}
-	endpoint := strings.TrimSuffix(t.BaseURL, "/") + "/2010-04-01/Accounts/" + url.PathEscape(t.AccountSID) + "/Messages.json"
-	var out struct {
-		SID string `json:"sid"`
-	}
-	if err := twilioPost(ctx, t.HTTPClient, endpoint, t.AccountSID, t.AuthToken, form, &out); err != nil {
-		return "", err
-	}
-	return ref, nil
-}
-
-// Check implements OTPChannel.
-func (t *TwilioMessaging) Check(ctx context.Context, ref, code string) (bool, error) {
-	return codeBook{Store: t.Store, TTL: t.TTL, Now: t.Now}.check(ctx, ref, code)
-}
-
-// TwilioVerify lets Twilio Verify v2 generate and check the code
-// (POST /v2/Services/{sid}/Verifications and /VerificationCheck).
-type TwilioVerify struct {
-	BaseURL    string // https://verify.twilio.com in production
-	AccountSID string
-	ServiceSID string
-	AuthToken  string
-	HTTPClient *http.Client
-}
-
-// Send implements OTPChannel; the reference is the Verification SID.
-func (t *TwilioVerify) Send(ctx context.Context, to string) (string, error) {
-	endpoint := strings.TrimSuffix(t.BaseURL, "/") + "/v2/Services/" + url.PathEscape(t.ServiceSID) + "/Verifications"
-	var out struct {
-		SID    string `json:"sid"`
-		Status string `json:"status"`
-	}
-	if err := twilioPost(ctx, t.HTTPClient, endpoint, t.AccountSID, t.AuthToken, url.Values{"To": {to}, "Channel": {"sms"}}, &out); err != nil {
-		return "", err
-	}
-	if out.SID == "" {
-		return "", errors.New("authserver: twilio verify: no sid in response")
-	}
-	return out.SID, nil
-}
-
-// Check implements OTPChannel.
-func (t *TwilioVerify) Check(ctx context.Context, ref, code string) (bool, error) {
-	endpoint := strings.TrimSuffix(t.BaseURL, "/") + "/v2/Services/" + url.PathEscape(t.ServiceSID) + "/VerificationCheck"
-	var out struct {
-		Status string `json:"status"`
-		Valid  bool   `json:"valid"`
-	}
-	err := twilioPost(ctx, t.HTTPClient, endpoint, t.AccountSID, t.AuthToken, url.Values{"VerificationSid": {ref}, "Code": {code}}, &out)
-	var te *twilioError
-	if errors.As(err, &te) && te.Status == http.StatusNotFound {
-		return false, nil // expired, used up or approved already
-	}
-	if err != nil {
-		return false, err
-	}
-	return out.Status == "approved" && out.Valid, nil
-}
-
-// twilioError is a non-2xx answer from Twilio (its code, never the body we sent).
-type twilioError struct {
-	Status int
-	Code   int
-}
-
-func (e *twilioError) Error() string {
-	return fmt.Sprintf("authserver: twilio: HTTP %d (code %d)", e.Status, e.Code)
-}
-
-func twilioPost(ctx context.Context, hc *http.Client, endpoint, user, pass string, form url.Values, out any) error {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("authserver: twilio: %w", redactURLError(err))
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Code int `json:"code"`
-		}
-		json.Unmarshal(body, &e)
-		return &twilioError{Status: resp.StatusCode, Code: e.Code}
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return errors.New("authserver: twilio: malformed response")
-	}
-	return nil
 }
 
 // redactURLError keeps the transport error but not the request it carried.

@@ -52,6 +52,9 @@ type Config struct {
 	OTP            OTPChannel
 	TrustedIssuers []TrustedIssuer // RFC 8693 subject-token issuers
 	Policy         Policy
+	// Registry holds the clients added with `voiceauth clients add`,
+	// consulted after Clients; nil = Clients only.
+	Registry *Registry
 	// ScopeACR says which acr each scope needs; nil → the demo scopes
 	// (appointments:read at kba, medications:read and prescriptions:refill at kba-otp).
 	ScopeACR   map[string]string
@@ -70,6 +73,10 @@ type Client struct {
 	Scopes        []string // scopes it may ask for; nil = all known
 	Resources     []string // resources it may ask for; nil = all allowed
 	TokenExchange bool     // may use RFC 8693
+	Kind          string   // voice | host | exchange (registry kinds); "" = none of them
+
+	PrevSecretSHA256 [32]byte  // a rotated-out secret, accepted …
+	PrevSecretUntil  time.Time // … until then
 }
 
 // Policy holds the limits of the profile. Zero fields take the defaults.

@@ -19,6 +19,7 @@ var sealedColumns = []sealedColumn{
 	{tblTokens, colTokens, []string{"call_id"}, func(k []string) string { return k[0] }},
 	{tblRecords, colData, []string{"kind", "key"}, func(k []string) string { return recordRowID(k[0], k[1]) }},
 	{tblPatients, colProfile, []string{"id"}, func(k []string) string { return k[0] }},
+	{tblClients, colData, []string{"id"}, func(k []string) string { return k[0] }},
 }
 
 const rewrapPage = 500

@@ -656,6 +656,7 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) Store) {
 		must(t, st.CreateCall(ctx, &Call{ID: "CA1", State: []byte("state")}))
 		must(t, st.PutTokens(ctx, "CA1", TokenSet{AccessToken: "at"}))
 		must(t, st.PutRecord(ctx, &Record{Kind: "k", Key: "x", Data: []byte("rec")}))
+		must(t, st.(ClientStore).CreateClient(ctx, &Client{ID: "cl1", Kind: "host", Data: []byte("client data")}))
 		var ps []Patient
 		for i := range rewrapPage + 7 { // more than one page
 			ps = append(ps, Patient{ID: fmt.Sprintf("p%04d", i), Name: "n"})
@@ -665,8 +666,8 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) Store) {
 		must(t, err)
 		s.sealer = rotated
 		n, err := st.(Rewrapper).Rewrap(ctx)
-		if err != nil || n != 3+len(ps) {
-			t.Fatalf("Rewrap = %d, %v; want %d", n, err, 3+len(ps))
+		if err != nil || n != 4+len(ps) {
+			t.Fatalf("Rewrap = %d, %v; want %d", n, err, 4+len(ps))
 		}
 		if n, err := st.(Rewrapper).Rewrap(ctx); err != nil || n != 0 {
 			t.Fatalf("second Rewrap = %d, %v; want 0", n, err)
@@ -686,9 +687,70 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) Store) {
 		if p, err := st.GetPatient(ctx, fmt.Sprintf("p%04d", rewrapPage+6)); err != nil || p.Name != "n" {
 			t.Fatalf("GetPatient after rewrap: %v", err)
 		}
+		if c, err := st.(ClientStore).GetClient(ctx, "cl1"); err != nil || string(c.Data) != "client data" {
+			t.Fatalf("GetClient after rewrap: %v", err)
+		}
 		s.sealer = old
 		if _, err := st.GetCall(ctx, "CA1"); !errors.Is(err, ErrUnsealable) {
 			t.Fatalf("old key still opens rewrapped state: %v", err)
+		}
+	})
+
+	t.Run("Clients", func(t *testing.T) {
+		st, clk := withClock(t)
+		cs := st.(ClientStore)
+		if _, err := cs.GetClient(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("GetClient(missing) = %v, want ErrNotFound", err)
+		}
+		if err := cs.DeleteClient(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("DeleteClient(missing) = %v, want ErrNotFound", err)
+		}
+		if err := cs.CreateClient(ctx, &Client{ID: "", Kind: "host"}); err == nil {
+			t.Fatal("CreateClient without id succeeded")
+		}
+		b := &Client{ID: "b-host", Kind: "host", Data: []byte("secret-hash-b")}
+		must(t, cs.CreateClient(ctx, b))
+		if b.Version != 1 || !b.CreatedAt.Equal(clk.Now()) {
+			t.Fatalf("after create: %+v", b)
+		}
+		must(t, cs.CreateClient(ctx, &Client{ID: "a-voice", Kind: "voice", Data: []byte("secret-hash-a")}))
+		if err := cs.CreateClient(ctx, &Client{ID: "b-host", Kind: "exchange", Data: []byte("other")}); !errors.Is(err, ErrExists) {
+			t.Fatalf("duplicate CreateClient = %v, want ErrExists", err)
+		}
+		got, err := cs.GetClient(ctx, "b-host")
+		if err != nil || got.Kind != "host" || string(got.Data) != "secret-hash-b" || got.Version != 1 {
+			t.Fatalf("GetClient = %+v, %v", got, err)
+		}
+		clk.Advance(time.Minute)
+		stale := *got
+		got.Data = []byte("rotated")
+		must(t, cs.UpdateClient(ctx, got))
+		if got.Version != 2 || !got.UpdatedAt.Equal(clk.Now()) {
+			t.Fatalf("after update: %+v", got)
+		}
+		stale.Data = []byte("lost update")
+		if err := cs.UpdateClient(ctx, &stale); !errors.Is(err, ErrConflict) {
+			t.Fatalf("stale UpdateClient = %v, want ErrConflict", err)
+		}
+		if err := cs.UpdateClient(ctx, &Client{ID: "ghost", Kind: "host", Version: 1}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("UpdateClient(missing) = %v, want ErrNotFound", err)
+		}
+		list, err := cs.ListClients(ctx)
+		if err != nil || len(list) != 2 || list[0].ID != "a-voice" || list[1].ID != "b-host" || string(list[1].Data) != "rotated" || !list[1].CreatedAt.Before(list[1].UpdatedAt) {
+			t.Fatalf("ListClients = %+v, %v", list, err)
+		}
+		// Sealed at rest: the data never appears in the database file's rows.
+		var raw []byte
+		must(t, internals(t, st).be.reader().queryRow(ctx, "SELECT data_sealed FROM clients WHERE id = ?", "b-host").Scan(&raw))
+		if bytes.Contains(raw, []byte("rotated")) {
+			t.Fatal("client data stored in plaintext")
+		}
+		must(t, cs.DeleteClient(ctx, "b-host"))
+		if _, err := cs.GetClient(ctx, "b-host"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("GetClient after delete = %v", err)
+		}
+		if list, _ := cs.ListClients(ctx); len(list) != 1 {
+			t.Fatalf("ListClients after delete = %+v", list)
 		}
 	})
 

@@ -194,5 +194,8 @@ func (v values) appConfig() (app.Config, error) {
 	if cfg.GiveUpAfter, err = time.ParseDuration(v["give-up-after"]); err != nil {
 		return cfg, fmt.Errorf("give-up-after: %w", err)
 	}
+	if cfg.OTP, err = v.otpConfig(); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
 }

@@ -38,7 +38,8 @@ func checkFlagHelp(t *testing.T, what, text string) map[string]bool {
 // Every command and every action of a command group answers -h and --help
 // with its usage on stdout and exit 0, and documents each flag.
 func TestEveryCommandHasHelp(t *testing.T) {
-	groups := map[string]cli.Group{"keys": keysCmd, "audit": auditCmd, "lockouts": lockoutsCmd, "secrets": secretsCmd, "pins": pinsCmd}
+	groups := map[string]cli.Group{"keys": keysCmd, "audit": auditCmd, "lockouts": lockoutsCmd, "secrets": secretsCmd, "pins": pinsCmd,
+		"clients": clientsCmd, "patients": patientsCmd, "twilio": twilioGroup}
 	for name, c := range commands {
 		if strings.Contains(c.use, "|") && !strings.Contains(c.use, "--") {
 			if _, ok := groups[name]; !ok {

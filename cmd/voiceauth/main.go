@@ -37,6 +37,10 @@ var commands = map[string]command{
 	"pins":       {"pins list|clear", "MCP server identity keys pinned on first use", ignoreStdin(pins)},
 	"lockouts":   {"lockouts list|clear", "see and lift KBA lockouts", ignoreStdin(lockouts)},
 	"secrets":    {"secrets init|rotate", "create the secrets file (or add missing keys) or rotate one key", ignoreStdin(secrets)},
+	"clients":    {"clients add|list|rotate-secret|remove", "the AS's client registry (shared through the store)", ignoreStdin(clients)},
+	"dev-token":  {"dev-token --sub PATIENT_ID [--acr ACR]", "a subject token from the dev partner issuer (not in production)", ignoreStdin(devToken)},
+	"patients":   {"patients import [--dry-run] PATH... | count", "FHIR R4 Patients from the EHR (Bundle, Bulk Data ndjson)", ignoreStdin(patients)},
+	"twilio":     {"twilio configure --number +1… [--dry-run]", "point a Twilio number's voice URL and status callback here", ignoreStdin(twilioCmd)},
 	"bench":      {"bench webhook [flags]", "signed webhooks: voiceauth against a bare twilio-go handler, with the ratio", ignoreStdin(scenarios.BenchMain)},
 }
 

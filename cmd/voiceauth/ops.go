@@ -16,6 +16,22 @@ import (
 	"github.com/voiceauth/voiceauth/session"
 )
 
+// storeFlags are the store flags of the registry and directory commands
+// (clients, patients, dev-token), which take them without serve's others.
+func storeFlags(fs *flag.FlagSet) (dataDir, store, secretsFile *string) {
+	dataDir = fs.String("data-dir", envOr("VOICEAUTH_DATA_DIR", "./data"), "data directory")
+	store = fs.String("store", os.Getenv("VOICEAUTH_STORE"), "SQLite path or postgres:// DSN (default <data-dir>/voiceauth.db)")
+	secretsFile = fs.String("secrets-file", os.Getenv("VOICEAUTH_SECRETS_FILE"), "secrets file (default <data-dir>/secrets.json)")
+	return
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
 // opFlags parses an operator command's flags through serve's configuration
 // path (flags > env > --config > defaults, every serve flag accepted). ok is
 // false when the command must return code at once: 0 after -h/--help (usage

@@ -70,6 +70,8 @@ type Config struct {
 	WrapAS, WrapMCP        func(http.Handler) http.Handler   // fault injection for tests and scenarios
 	WrapStore              func(session.Store) session.Store // fault injection (full disk) for tests
 
+	OTP OTPConfig // how one-time codes are texted; zero = the dev outbox
+
 	LogLevel  slog.Level
 	LogWriter io.Writer // default os.Stderr
 	Now       func() time.Time
@@ -258,7 +260,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		Challenge: ch, Durable: durable, MCP: mc, MCPURL: mcpURL, Store: s.store, HTTPClient: httpClient,
 		Logger: logger.With("component", "backend"), LogKey: secrets.LogKey, Now: cfg.Now, Metrics: s.metrics,
 	})
-	hosts, err := hostPolicy(cfg)
+	hosts, err := hostPolicy(cfg, s.ClientKind)
 	if err != nil {
 		return nil, err
 	}
@@ -327,17 +329,21 @@ func (s *Stack) startEmbedded(ctx context.Context, httpClient *http.Client) erro
 	if err != nil {
 		return err
 	}
+	otp, err := s.otpChannel()
+	if err != nil {
+		return err
+	}
 	as, err := authserver.New(authserver.Config{
 		Issuer: s.ASURL, Store: s.store, Pepper: s.secrets.Pepper, LogKey: s.secrets.LogKey,
 		SigningKeys: s.secrets.ASSigningKeys,
 		Clients: []authserver.Client{
-			{ID: cfg.ClientID, Secret: s.ClientSecret, FirstParty: true, TokenExchange: true,
+			{ID: cfg.ClientID, Secret: s.ClientSecret, FirstParty: true, TokenExchange: true, Kind: authserver.KindVoice,
 				Scopes: strings.Fields(allScopes), Resources: []string{s.MCPURL}},
-			{ID: hostClientID, Secret: s.secrets.HostClientSecret},
+			{ID: hostClientID, Secret: s.secrets.HostClientSecret, Kind: authserver.KindHost},
 		},
-		Resources: []string{s.MCPURL},
-		OTP: countingOTP{next: &authserver.OutboxChannel{Path: s.OTPOutboxPath(), Store: s.store, Now: cfg.Now},
-			channel: "outbox", m: s.metrics},
+		Registry:       &authserver.Registry{Store: s.store, Now: cfg.Now},
+		Resources:      []string{s.MCPURL},
+		OTP:            countingOTP{next: otp, channel: s.otpChannelName(), m: s.metrics},
 		TrustedIssuers: trusted,
 		HTTPClient:     httpClient, Logger: s.logger.With("component", "authserver"), Now: cfg.Now,
 	})
@@ -348,6 +354,11 @@ func (s *Stack) startEmbedded(ctx context.Context, httpClient *http.Client) erro
 	patients := authserver.DemoPatients()
 	if cfg.GeneratedPatients > 0 {
 		patients = append(patients, authserver.GeneratePatients(cfg.GeneratedPatients)...)
+	}
+	if cfg.Production {
+		// A clinic's directory holds its own people (`voiceauth patients
+		// import`), never the demo rows; generated ones only when asked for.
+		patients = patients[len(authserver.DemoPatients()):]
 	}
 	if err := authserver.Seed(ctx, s.store, s.secrets.Pepper, patients); err != nil {
 		return fmt.Errorf("seed patients: %w", err)
@@ -603,6 +614,9 @@ func checkProduction(cfg Config) error {
 	}
 	if cfg.ClientSecret == "" {
 		missing = append(missing, "VOICEAUTH_CLIENT_SECRET")
+	}
+	if err := cfg.OTP.validate(true); err != nil {
+		missing = append(missing, err.Error())
 	}
 	if _, err := os.Stat(cfg.SecretsFile); err != nil {
 		missing = append(missing, "VOICEAUTH_SECRETS_FILE (an existing file; create it with `voiceauth secrets init`)")

@@ -254,7 +254,75 @@ func (s *observedStore) Rewrap(ctx context.Context) (int, error) {
 	return rw.Rewrap(ctx)
 }
 
+// The client registry and the audit anchors go through the wrapper too: an
+// optional interface the wrapper hid would silently turn the feature off.
+func (s *observedStore) clients() (session.ClientStore, error) {
+	cs, ok := s.Store.(session.ClientStore)
+	if !ok {
+		return nil, fmt.Errorf("app: store has no client registry")
+	}
+	return cs, nil
+}
+
+func (s *observedStore) CreateClient(ctx context.Context, c *session.Client) error {
+	cs, err := s.clients()
+	if err != nil {
+		return err
+	}
+	return cs.CreateClient(ctx, c)
+}
+
+func (s *observedStore) GetClient(ctx context.Context, id string) (*session.Client, error) {
+	cs, err := s.clients()
+	if err != nil {
+		return nil, err
+	}
+	return cs.GetClient(ctx, id)
+}
+
+func (s *observedStore) ListClients(ctx context.Context) ([]session.Client, error) {
+	cs, err := s.clients()
+	if err != nil {
+		return nil, err
+	}
+	return cs.ListClients(ctx)
+}
+
+func (s *observedStore) UpdateClient(ctx context.Context, c *session.Client) error {
+	cs, err := s.clients()
+	if err != nil {
+		return err
+	}
+	return cs.UpdateClient(ctx, c)
+}
+
+func (s *observedStore) DeleteClient(ctx context.Context, id string) error {
+	cs, err := s.clients()
+	if err != nil {
+		return err
+	}
+	return cs.DeleteClient(ctx, id)
+}
+
+func (s *observedStore) AuditHead(ctx context.Context) (session.AuditAnchor, error) {
+	an, ok := s.Store.(session.AuditAnchorer)
+	if !ok {
+		return session.AuditAnchor{}, fmt.Errorf("app: store cannot anchor its audit trail")
+	}
+	return an.AuditHead(ctx)
+}
+
+func (s *observedStore) VerifyAuditAnchor(ctx context.Context, a session.AuditAnchor) (session.AuditReport, error) {
+	an, ok := s.Store.(session.AuditAnchorer)
+	if !ok {
+		return session.AuditReport{}, fmt.Errorf("app: store cannot anchor its audit trail")
+	}
+	return an.VerifyAuditAnchor(ctx, a)
+}
+
 var (
-	_ session.RecordLister = (*observedStore)(nil)
-	_ session.Rewrapper    = (*observedStore)(nil)
+	_ session.RecordLister  = (*observedStore)(nil)
+	_ session.Rewrapper     = (*observedStore)(nil)
+	_ session.ClientStore   = (*observedStore)(nil)
+	_ session.AuditAnchorer = (*observedStore)(nil)
 )
