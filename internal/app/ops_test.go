@@ -129,6 +129,13 @@ func (f fullDisk) CreateCall(ctx context.Context, c *session.Call) error {
 	return f.Store.CreateCall(ctx, c)
 }
 
+func (f fullDisk) CreateCallClaimed(ctx context.Context, claim *session.Record, c *session.Call) error {
+	if err := f.fail(); err != nil {
+		return err
+	}
+	return f.Store.CreateCallClaimed(ctx, claim, c)
+}
+
 func (f fullDisk) UpdateCall(ctx context.Context, c *session.Call) error {
 	if err := f.fail(); err != nil {
 		return err

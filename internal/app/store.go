@@ -152,6 +152,13 @@ func (s *observedStore) CreateCall(ctx context.Context, c *session.Call) error {
 	return err
 }
 
+func (s *observedStore) CreateCallClaimed(ctx context.Context, claim *session.Record, c *session.Call) error {
+	start := time.Now()
+	err := s.Store.CreateCallClaimed(ctx, claim, c)
+	s.done("create_call", start, err, true)
+	return err
+}
+
 func (s *observedStore) GetCall(ctx context.Context, id string) (*session.Call, error) {
 	start := time.Now()
 	c, err := s.Store.GetCall(ctx, id)
