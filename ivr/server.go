@@ -328,6 +328,9 @@ func (s *Server) endCall(sid string) {
 // errKind names an error for logs without its text (adapters may wrap
 // messages that carry request details).
 func errKind(err error) string {
+	if err == nil {
+		return "none"
+	}
 	for _, e := range []error{ErrStepUp, ErrToolDenied, ErrBackendDown, ErrIdentity, ErrUnauthorizedHost, ErrRejected,
 		session.ErrNotFound, session.ErrConflict, session.ErrExists, context.DeadlineExceeded, context.Canceled, errStateCorrupt} {
 		if errors.Is(err, e) {
