@@ -169,7 +169,7 @@ func (s *sqlStore) appendChained(ctx context.Context, x execer, headSeq int64, h
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
 	e.Seq = headSeq + 1
 	e.PrevHash = headHash
-	e.Hash, _ = s.audit.sum(s.audit.current, e.PrevHash, &e)
+	e.Hash = s.audit.sumCurrent(e.PrevHash, &e)
 	detail := e.Detail
 	if detail == nil {
 		detail = map[string]string{}

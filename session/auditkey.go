@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // AuditKeyed is the Type of the record that starts the keyed chain on a
@@ -26,11 +27,51 @@ const AuditKeyed = "audit.keyed"
 // old key, which stays in the keyring.
 const auditMACLen = 4 + sha256.Size
 
-// auditKeyring holds the audit chain's HMAC keys by version.
+// auditKeyring holds the audit chain's HMAC keys by version. A rotation
+// while serving (UpdateAuditKeys) adds versions and moves current; versions
+// once loaded stay, so older records keep verifying.
 type auditKeyring struct {
+	mu      sync.RWMutex
 	current uint32
 	keys    map[uint32][]byte
 }
+
+// sumCurrent is sum under the current key version.
+func (k *auditKeyring) sumCurrent(prev []byte, e *AuditEvent) []byte {
+	k.mu.RLock()
+	v := k.current
+	k.mu.RUnlock()
+	h, _ := k.sum(v, prev, e)
+	return h
+}
+
+// update loads keys (current among them) beside the versions already held.
+func (k *auditKeyring) update(keys map[uint32][]byte, current uint32) error {
+	next, err := newAuditKeyring(keys, current)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for v, key := range next.keys {
+		k.keys[v] = key
+	}
+	k.current = current
+	return nil
+}
+
+// AuditKeyUpdater is implemented by every Store returned by Open: the audit
+// keys of a rotated secrets file, taken while serving.
+type AuditKeyUpdater interface {
+	UpdateAuditKeys(keys map[uint32][]byte, current uint32) error
+}
+
+// UpdateAuditKeys implements AuditKeyUpdater.
+func (s *sqlStore) UpdateAuditKeys(keys map[uint32][]byte, current uint32) error {
+	return s.audit.update(keys, current)
+}
+
+var _ AuditKeyUpdater = (*sqlStore)(nil)
 
 func newAuditKeyring(keys map[uint32][]byte, current uint32) (*auditKeyring, error) {
 	if len(keys) == 0 {
@@ -52,7 +93,9 @@ func newAuditKeyring(keys map[uint32][]byte, current uint32) (*auditKeyring, err
 // sum returns e's keyed chain value under key version v (false if the
 // keyring does not hold v).
 func (k *auditKeyring) sum(v uint32, prev []byte, e *AuditEvent) ([]byte, bool) {
+	k.mu.RLock()
 	key, ok := k.keys[v]
+	k.mu.RUnlock()
 	if !ok {
 		return nil, false
 	}

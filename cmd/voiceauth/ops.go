@@ -274,13 +274,14 @@ func rotate(cfg app.Config, what string, wait time.Duration, stdout, stderr io.W
 		fmt.Fprintf(stdout, "sealing key %d is current; %d stored values re-sealed; no restart needed\n", v, n)
 		return 0
 	case "audit":
-		// Records carry their key's version, so instances still appending
-		// under the old key stay verifiable until they restart and pick it up.
+		// Records carry their key's version: old records keep verifying, and
+		// running instances chain new records under the new key once they
+		// reload the file.
 		v := s.RotateAuditKey()
-		if err := s.Save(cfg.SecretsFile); err != nil {
+		if err := step(fmt.Sprintf("audit key %d is current", v)); err != nil {
 			return fail(err)
 		}
-		fmt.Fprintf(stdout, "audit key %d is current in %s; restart each instance (one at a time) to chain new records under it\n", v, cfg.SecretsFile)
+		fmt.Fprintf(stdout, "audit key %d is current; no restart needed\n", v)
 		return 0
 	}
 	fmt.Fprintf(stderr, "voiceauth secrets rotate: --what must be sealing, signing or audit\n")

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -482,6 +483,8 @@ func TestRotateWhileServing(t *testing.T) {
 	if err := sec.PromoteSigningKey(kid); err != nil {
 		t.Fatal(err)
 	}
+	// Audit: a new chain key, current at once; old records keep verifying.
+	auditV := sec.RotateAuditKey()
 	if err := sec.Save(secretsFile); err != nil {
 		t.Fatal(err)
 	}
@@ -524,6 +527,16 @@ func TestRotateWhileServing(t *testing.T) {
 	}
 	if got := metricValue(t, st, "voiceauth_secrets_reloads_total", `result="ok"`); got != 2 {
 		t.Errorf("voiceauth_secrets_reloads_total{result=ok} = %v, want 2", got)
+	}
+	evs, err := st.Audit(ctx)
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("audit: %d records, %v", len(evs), err)
+	}
+	if last := evs[len(evs)-1]; len(last.Hash) < 4 || binary.BigEndian.Uint32(last.Hash) != auditV {
+		t.Errorf("the newest audit record is not chained under the rotated key %d", auditV)
+	}
+	if rep, err := st.Store().VerifyAudit(ctx); err != nil || rep.Problem != "" {
+		t.Errorf("audit chain after the rotation: %+v %v", rep, err)
 	}
 }
 

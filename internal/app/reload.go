@@ -46,6 +46,9 @@ func (s *Stack) reloadSecrets() error {
 		return fmt.Errorf("sealing keys: %w", err)
 	}
 	s.obsStore.sealingReloaded()
+	if err := s.obsStore.UpdateAuditKeys(next.AuditKeys, next.AuditCurrent); err != nil {
+		return fmt.Errorf("audit keys: %w", err)
+	}
 	if s.as != nil {
 		if err := s.as.SetSigningKeys(next.ASSigningKeys); err != nil {
 			return fmt.Errorf("AS signing keys: %w", err)

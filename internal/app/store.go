@@ -327,9 +327,18 @@ func (s *observedStore) VerifyAuditAnchor(ctx context.Context, a session.AuditAn
 	return an.VerifyAuditAnchor(ctx, a)
 }
 
+func (s *observedStore) UpdateAuditKeys(keys map[uint32][]byte, current uint32) error {
+	u, ok := s.Store.(session.AuditKeyUpdater)
+	if !ok {
+		return fmt.Errorf("app: store cannot take new audit keys")
+	}
+	return u.UpdateAuditKeys(keys, current)
+}
+
 var (
-	_ session.RecordLister  = (*observedStore)(nil)
-	_ session.Rewrapper     = (*observedStore)(nil)
-	_ session.ClientStore   = (*observedStore)(nil)
-	_ session.AuditAnchorer = (*observedStore)(nil)
+	_ session.AuditKeyUpdater = (*observedStore)(nil)
+	_ session.RecordLister    = (*observedStore)(nil)
+	_ session.Rewrapper       = (*observedStore)(nil)
+	_ session.ClientStore     = (*observedStore)(nil)
+	_ session.AuditAnchorer   = (*observedStore)(nil)
 )
