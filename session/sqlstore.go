@@ -52,8 +52,29 @@ func (s *sqlStore) nowMicros() (time.Time, int64) {
 const qCreateCall = "INSERT INTO calls (id, version, state_sealed, ended, created_at, updated_at) VALUES (?, 1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
 
 func (s *sqlStore) CreateCall(ctx context.Context, c *Call) error {
+	ins, err := s.callInsert(c)
+	if err != nil {
+		return err
+	}
+	if err := ins.exec(ctx, s.be.writer()); err != nil {
+		return err
+	}
+	ins.done(c)
+	return nil
+}
+
+// callInsert is one new call row, sealed and timestamped, ready to write.
+type callInsert struct {
+	id               string
+	sealed           []byte
+	ended            bool
+	created, now     time.Time
+	createdUS, nowUS int64
+}
+
+func (s *sqlStore) callInsert(c *Call) (*callInsert, error) {
 	if c == nil || c.ID == "" {
-		return errors.New("session: call id is empty")
+		return nil, errors.New("session: call id is empty")
 	}
 	now, nowUS := s.nowMicros()
 	created := c.CreatedAt.UTC().Truncate(time.Microsecond)
@@ -62,17 +83,26 @@ func (s *sqlStore) CreateCall(ctx context.Context, c *Call) error {
 	}
 	sealed, err := s.sealer.Seal(c.State, tblCalls, colState, c.ID)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	n, err := s.be.writer().exec(ctx, qCreateCall, c.ID, sealed, c.Ended, micros(created), nowUS)
+	return &callInsert{id: c.ID, sealed: sealed, ended: c.Ended, created: created, now: now, createdUS: micros(created), nowUS: nowUS}, nil
+}
+
+// exec writes the row; ErrExists when the call is already stored.
+func (in *callInsert) exec(ctx context.Context, x execer) error {
+	n, err := x.exec(ctx, qCreateCall, in.id, in.sealed, in.ended, in.createdUS, in.nowUS)
 	if err != nil {
 		return fmt.Errorf("session: create call: %w", err)
 	}
 	if n == 0 {
 		return ErrExists
 	}
-	c.Version, c.CreatedAt, c.UpdatedAt = 1, created, now
 	return nil
+}
+
+// done records the written row's version and times on c.
+func (in *callInsert) done(c *Call) {
+	c.Version, c.CreatedAt, c.UpdatedAt = 1, in.created, in.now
 }
 
 func (s *sqlStore) GetCall(ctx context.Context, id string) (*Call, error) {

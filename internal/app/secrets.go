@@ -230,30 +230,28 @@ func (s *Secrets) validate() error {
 // RotateAuditKey adds a new current audit-chain key; old ones stay so the
 // records they keyed still verify.
 func (s *Secrets) RotateAuditKey() uint32 {
-	next := s.AuditCurrent + 1
+	s.AuditCurrent = addKeyVersion(s.AuditKeys, s.AuditCurrent)
+	return s.AuditCurrent
+}
+
+// addKeyVersion stores a fresh 32-byte key under the first free version
+// after current and returns that version.
+func addKeyVersion(keys map[uint32][]byte, current uint32) uint32 {
+	next := current + 1
 	for {
-		if _, ok := s.AuditKeys[next]; !ok {
+		if _, ok := keys[next]; !ok {
 			break
 		}
 		next++
 	}
-	s.AuditKeys[next] = randomBytes(32)
-	s.AuditCurrent = next
+	keys[next] = randomBytes(32)
 	return next
 }
 
 // RotateSealingKey adds a new current sealing key; old ones stay for reading.
 func (s *Secrets) RotateSealingKey() uint32 {
-	next := s.SealingCurrent + 1
-	for {
-		if _, ok := s.SealingKeys[next]; !ok {
-			break
-		}
-		next++
-	}
-	s.SealingKeys[next] = randomBytes(32)
-	s.SealingCurrent = next
-	return next
+	s.SealingCurrent = addKeyVersion(s.SealingKeys, s.SealingCurrent)
+	return s.SealingCurrent
 }
 
 // RotateSigningKey puts a fresh ES256 key first; the previous one stays
@@ -324,15 +322,7 @@ func SplitTokens(v string) []string {
 // the first step of a rotation while serving, so that every instance can
 // open values sealed under it before any instance seals with it.
 func (s *Secrets) AddSealingKey() uint32 {
-	next := s.SealingCurrent + 1
-	for {
-		if _, ok := s.SealingKeys[next]; !ok {
-			break
-		}
-		next++
-	}
-	s.SealingKeys[next] = randomBytes(32)
-	return next
+	return addKeyVersion(s.SealingKeys, s.SealingCurrent)
 }
 
 // AddSigningKey publishes a fresh ES256 key without signing with it yet
