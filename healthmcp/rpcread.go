@@ -178,20 +178,30 @@ func (p *jparser) object(depth int) (jvalue, error) {
 			return jvalue{}, err
 		}
 		v.members = append(v.members, jmember{key: k, val: val})
-		p.ws()
-		if p.i >= len(p.b) {
-			return jvalue{}, bodyErr("unexpected end of input")
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
+		if done, err := p.afterElement('}'); err != nil {
+			return jvalue{}, err
+		} else if done {
 			return v, nil
-		default:
-			return jvalue{}, bodyErr("expected ',' or '}' at offset %d", p.i)
 		}
 	}
+}
+
+// afterElement reads what follows an object member or array element: a ','
+// (more to come) or the closing byte (done).
+func (p *jparser) afterElement(closing byte) (done bool, err error) {
+	p.ws()
+	if p.i >= len(p.b) {
+		return false, bodyErr("unexpected end of input")
+	}
+	switch p.b[p.i] {
+	case ',':
+		p.i++
+		return false, nil
+	case closing:
+		p.i++
+		return true, nil
+	}
+	return false, bodyErr("expected ',' or '%c' at offset %d", closing, p.i)
 }
 
 // plainKey: a member name the canonical encoding writes without escapes,
@@ -220,18 +230,10 @@ func (p *jparser) array(depth int) (jvalue, error) {
 			return jvalue{}, err
 		}
 		v.elems = append(v.elems, e)
-		p.ws()
-		if p.i >= len(p.b) {
-			return jvalue{}, bodyErr("unexpected end of input")
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
+		if done, err := p.afterElement(']'); err != nil {
+			return jvalue{}, err
+		} else if done {
 			return v, nil
-		default:
-			return jvalue{}, bodyErr("expected ',' or ']' at offset %d", p.i)
 		}
 	}
 }

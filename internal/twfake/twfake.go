@@ -209,18 +209,22 @@ func validE164(n string) bool {
 	return ok && len(d) >= 8 && len(d) <= 15 && strings.Trim(d, "0123456789") == ""
 }
 
+// owns authenticates the request and checks that the path's {param} is this
+// fake's sid, answering Twilio's 401 or 404 otherwise.
+func (s *Server) owns(w http.ResponseWriter, r *http.Request, param, sid string) bool {
+	if !s.authed(w, r) {
+		return false
+	}
+	if r.PathValue(param) != sid {
+		writeError(w, Failure{Status: 404, Code: 20404, Message: "The requested resource " + r.URL.Path + " was not found"})
+		return false
+	}
+	return true
+}
+
 func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
-	acct := func(w http.ResponseWriter, r *http.Request) bool {
-		if !s.authed(w, r) {
-			return false
-		}
-		if r.PathValue("acct") != s.AccountSID {
-			writeError(w, Failure{Status: 404, Code: 20404, Message: "The requested resource " + r.URL.Path + " was not found"})
-			return false
-		}
-		return true
-	}
+	acct := func(w http.ResponseWriter, r *http.Request) bool { return s.owns(w, r, "acct", s.AccountSID) }
 	mux.HandleFunc("POST /2010-04-01/Accounts/{acct}/Messages.json", func(w http.ResponseWriter, r *http.Request) {
 		if !acct(w, r) {
 			return
@@ -252,16 +256,7 @@ func (s *Server) handler() http.Handler {
 			"uri": "/2010-04-01/Accounts/" + s.AccountSID + "/Messages/" + m.SID + ".json",
 		})
 	})
-	service := func(w http.ResponseWriter, r *http.Request) bool {
-		if !s.authed(w, r) {
-			return false
-		}
-		if r.PathValue("svc") != s.VerifySID {
-			writeError(w, Failure{Status: 404, Code: 20404, Message: "The requested resource " + r.URL.Path + " was not found"})
-			return false
-		}
-		return true
-	}
+	service := func(w http.ResponseWriter, r *http.Request) bool { return s.owns(w, r, "svc", s.VerifySID) }
 	mux.HandleFunc("POST /v2/Services/{svc}/Verifications", func(w http.ResponseWriter, r *http.Request) {
 		if !service(w, r) {
 			return
