@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	_ "time/tzdata" // ClinicZone must load on minimal images
 )
@@ -40,13 +41,17 @@ const ClinicZone = "America/New_York"
 
 // ClinicLocation is ClinicZone, loaded from the embedded tz database
 // (time/tzdata) so it exists on a minimal container too.
-func ClinicLocation() *time.Location {
+func ClinicLocation() *time.Location { return clinicLocation() }
+
+// clinicLocation loads the zone once: every tool call reads the calendar, and
+// LoadLocation parses the zone data anew on each call.
+var clinicLocation = sync.OnceValue(func() *time.Location {
 	loc, err := time.LoadLocation(ClinicZone)
 	if err != nil {
 		panic("healthmcp: " + err.Error()) // unreachable: time/tzdata is linked in
 	}
 	return loc
-}
+})
 
 // slot is an appointment time relative to "today" on the clinic's calendar:
 // Days after today at Hour:Minute local time. Demo data is written this way so
