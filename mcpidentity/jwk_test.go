@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/gowebpki/jcs"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // rfc8037X is the public key of RFC 8037 §A.1 (= RFC 8032 TEST 1).
@@ -181,4 +182,43 @@ func FuzzVerifyMetadata(f *testing.F) {
 		}
 		t.Fatalf("accepted metadata without a valid self attestation: %s", raw)
 	})
+}
+
+// TestToolCache: a cache hit skips only the Ed25519 work. The freshness
+// rules still apply to a cached definition, a changed definition or another
+// key is checked afresh, and a nil cache verifies every time.
+func TestToolCache(t *testing.T) {
+	key := rfc8032Key(t)
+	tool := signedTool(t, key) // signed 2026-11-25T12:00:00Z
+	now := time.Date(2026, 11, 25, 12, 1, 0, 0, time.UTC)
+	var c ToolCache
+	check := func(name string, tl *mcp.Tool, pub jose.JSONWebKey, now time.Time, maxAge time.Duration, wantErr bool, verified, hits int64) {
+		t.Helper()
+		err := c.VerifyTool(tl, pub, now, maxAge)
+		if (err != nil) != wantErr {
+			t.Fatalf("%s: err=%v, wantErr=%v", name, err, wantErr)
+		}
+		if got := c.Stats(); got.Verified != verified || got.Hits != hits {
+			t.Fatalf("%s: stats %+v, want %d verified, %d hits", name, got, verified, hits)
+		}
+	}
+	pub := key.Public()
+	check("first", tool, pub, now, 0, false, 1, 0)
+	check("again", tool, pub, now, 0, false, 1, 1)
+	check("too old though cached", tool, pub, now.Add(2*time.Hour), time.Hour, true, 1, 1)
+	check("future though cached", tool, pub, now.Add(-time.Hour), 0, true, 1, 1)
+	tampered := *tool
+	tampered.Description = "changed"
+	check("tampered", &tampered, pub, now, 0, true, 2, 1)
+	check("tampered again", &tampered, pub, now, 0, true, 3, 1) // failures are not cached
+	other, _ := GenerateKey()
+	otherPub := other.Public()
+	otherPub.KeyID = key.KeyID // same kid, other key
+	check("other key", tool, otherPub, now, 0, true, 4, 1)
+	if err := (*ToolCache)(nil).VerifyTool(tool, pub, now, 0); err != nil {
+		t.Fatalf("nil cache: %v", err)
+	}
+	if got := (*ToolCache)(nil).Stats(); got != (CacheStats{}) {
+		t.Fatalf("nil cache stats %+v", got)
+	}
 }
