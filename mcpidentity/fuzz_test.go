@@ -33,6 +33,10 @@ func FuzzParsePublicKey(f *testing.F) {
 	pub, _ := PublicJWK(key)
 	f.Add(string(pub))
 	f.Add(`{"kty":"OKP","crv":"Ed25519","x":"AAAA"}`)
+	x := `"kty":"OKP","crv":"Ed25519","x":"` + rfc8037X + `"`
+	f.Add(`{` + x + `,"alg":"Ed25519"}`)
+	f.Add(`{` + x + `,"alg":"EdDSA","ALG":"RS256"}`)
+	f.Add(`{` + x + `,"alg":"ES256"}`)
 	f.Fuzz(func(t *testing.T, raw string) {
 		k, err := ParsePublicKey([]byte(raw))
 		if err != nil {
@@ -40,6 +44,9 @@ func FuzzParsePublicKey(f *testing.F) {
 		}
 		if p, ok := k.Key.(ed25519.PublicKey); !ok || len(p) != ed25519.PublicKeySize {
 			t.Fatalf("accepted a non-Ed25519 key: %T", k.Key)
+		}
+		if a := k.Algorithm; a != "" && a != AlgEdDSA && a != AlgEd25519 {
+			t.Fatalf("accepted alg %q", a)
 		}
 	})
 }
