@@ -17,13 +17,13 @@ import (
 func BenchmarkConnectCall(b *testing.B) {
 	st := newStack(b)
 	tok := &tokens{list: []string{st.mint(b, tokenOpts{sub: "pt-0001", scope: allScopes, acr: healthmcp.ACRKBAOTP})}}
-	cfg := &mcpclient.Config{Pins: newPins(), Now: clock, Policy: mcpclient.Policy{RequireExtSignature: true}}
+	cl := mcpclient.New(mcpclient.Config{Pins: newPins(), Now: clock, Policy: mcpclient.Policy{RequireExtSignature: true}})
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for b.Loop() {
 		start := time.Now()
-		s, err := cfg.Connect(ctx, st.url, tok)
+		s, err := cl.Connect(ctx, st.url, tok)
 		if err != nil {
 			b.Fatal(err)
 		}

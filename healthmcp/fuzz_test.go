@@ -13,8 +13,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-
-	"github.com/voiceauth/voiceauth/mcpclient"
+	"github.com/voiceauth/voiceauth/mcpidentity"
 )
 
 // FuzzVerifyToken: arbitrary bearer strings are never accepted and never panic.
@@ -24,7 +23,7 @@ func FuzzVerifyToken(f *testing.F) {
 		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k", Algorithm: "ES256", Use: "sig"}}})
 	}))
 	defer jwks.Close()
-	id, _ := mcpclient.GenerateIdentityKey()
+	id, _ := mcpidentity.GenerateKey()
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	s, err := New(Config{Resource: "http://127.0.0.1:8082/mcp", Issuer: "http://127.0.0.1:8081", JWKSURL: jwks.URL,
 		IdentityKey: id, Now: func() time.Time { return now }})

@@ -11,7 +11,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/voiceauth/voiceauth/mcpclient"
+	"github.com/voiceauth/voiceauth/mcpidentity"
 	"github.com/voiceauth/voiceauth/session"
 )
 
@@ -37,7 +37,7 @@ func TestHandlersRecheckWithoutTheGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	id, _ := mcpclient.GenerateIdentityKey()
+	id, _ := mcpidentity.GenerateKey()
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	s, err := New(Config{Resource: "http://127.0.0.1:1/mcp", Issuer: "http://127.0.0.1:2", JWKSURL: "http://127.0.0.1:2/jwks",
 		IdentityKey: id, Store: st, LogKey: []byte("k"), Now: func() time.Time { return now }})

@@ -4,7 +4,7 @@
 // for audience, issuer, expiry, scope and acr before the MCP SDK sees it, so
 // refusals are real 401/403 responses with RFC 6750/9470 challenges. Tool
 // definitions are signed with the server's Ed25519 identity key at start
-// (server-identity extension; see package mcpclient).
+// (server-identity extension; see package mcpidentity).
 package healthmcp
 
 import (
@@ -24,7 +24,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
-	"github.com/voiceauth/voiceauth/mcpclient"
+	"github.com/voiceauth/voiceauth/mcpidentity"
 	"github.com/voiceauth/voiceauth/session"
 )
 
@@ -56,7 +56,7 @@ type Server struct {
 	tokens tokenCache
 	prmURL string
 	mcp    *mcp.Server
-	id     *mcpclient.IdentityServer
+	id     *mcpidentity.Server
 	inner  http.Handler // the SDK behind the gate (tests mount it without one)
 	h      http.Handler
 }
@@ -85,7 +85,7 @@ func New(cfg Config) (*Server, error) {
 	// RFC 9728 §3.1: the well-known segment goes between host and path.
 	s.prmURL = u.Scheme + "://" + u.Host + "/.well-known/oauth-protected-resource" + strings.TrimSuffix(u.Path, "/")
 
-	s.id, err = mcpclient.NewIdentityServer(cfg.IdentityKey, mcpclient.IdentityServerOptions{Now: s.now, Attestations: cfg.Attestations})
+	s.id, err = mcpidentity.NewServer(cfg.IdentityKey, mcpidentity.ServerOptions{Now: s.now, Attestations: cfg.Attestations})
 	if err != nil {
 		return nil, fmt.Errorf("healthmcp: identity key: %w", err)
 	}

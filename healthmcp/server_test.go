@@ -22,6 +22,7 @@ import (
 
 	"github.com/voiceauth/voiceauth/healthmcp"
 	"github.com/voiceauth/voiceauth/mcpclient"
+	"github.com/voiceauth/voiceauth/mcpidentity"
 	"github.com/voiceauth/voiceauth/session"
 )
 
@@ -93,7 +94,7 @@ func newStackOn(t testing.TB, store *auditLog) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idKey, err := mcpclient.GenerateIdentityKey()
+	idKey, err := mcpidentity.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,8 +194,8 @@ func (s *tokens) Renew(_ context.Context, ch *mcpclient.AuthChallenge) (string, 
 
 func connect(t testing.TB, st *stack, ts mcpclient.TokenSource) *mcpclient.Session {
 	t.Helper()
-	cfg := &mcpclient.Config{Pins: newPins(), Now: clock, Policy: mcpclient.Policy{Mode: mcpclient.PolicyPinned, RequireExtSignature: true}}
-	s, err := cfg.Connect(context.Background(), st.url, ts)
+	cl := mcpclient.New(mcpclient.Config{Pins: newPins(), Now: clock, Policy: mcpclient.Policy{Mode: mcpclient.PolicyPinned, RequireExtSignature: true}})
+	s, err := cl.Connect(context.Background(), st.url, ts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -530,15 +531,15 @@ func TestServerKeyRotationAccepted(t *testing.T) {
 	st := newStack(t)
 	p := newPins()
 	tok := &tokens{list: []string{st.mint(t, tokenOpts{sub: "pt-0001", scope: allScopes, acr: healthmcp.ACRKBA})}}
-	s, err := (&mcpclient.Config{Pins: p, Now: clock}).Connect(t.Context(), st.url, tok)
+	s, err := mcpclient.New(mcpclient.Config{Pins: p, Now: clock}).Connect(t.Context(), st.url, tok)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
 	pinned, _ := p.GetPin(t.Context(), st.url)
 
-	next, _ := mcpclient.GenerateIdentityKey()
-	rot, _ := mcpclient.SignRotation(st.identity, next, fixedNow)
+	next, _ := mcpidentity.GenerateKey()
+	rot, _ := mcpidentity.SignRotation(st.identity, next, fixedNow)
 	rotJSON, _ := json.Marshal(rot)
 	for _, tc := range []struct {
 		name string
@@ -560,7 +561,7 @@ func TestServerKeyRotationAccepted(t *testing.T) {
 			old.Server = url
 			_ = p.PutPin(t.Context(), &old)
 			tok := &tokens{list: []string{st.mint(t, tokenOpts{sub: "pt-0001", scope: allScopes, acr: healthmcp.ACRKBA, aud: url})}}
-			s, err := (&mcpclient.Config{Pins: p, Now: clock}).Connect(t.Context(), url, tok)
+			s, err := mcpclient.New(mcpclient.Config{Pins: p, Now: clock}).Connect(t.Context(), url, tok)
 			if !tc.ok {
 				if !errors.Is(err, mcpclient.ErrIdentity) {
 					t.Fatalf("err %v, want ErrIdentity", err)
@@ -582,7 +583,7 @@ func TestServerKeyRotationAccepted(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	id, _ := mcpclient.GenerateIdentityKey()
+	id, _ := mcpidentity.GenerateKey()
 	tests := []healthmcp.Config{
 		{Resource: "http://127.0.0.1:8082", Issuer: issuer, JWKSURL: "http://x/jwks", IdentityKey: id},
 		{Resource: "http://127.0.0.1:8082/mcp#f", Issuer: issuer, JWKSURL: "http://x/jwks", IdentityKey: id},

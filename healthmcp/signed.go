@@ -6,7 +6,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/voiceauth/voiceauth/mcpclient"
+	"github.com/voiceauth/voiceauth/mcpidentity"
 )
 
 // SignedTools returns the server's tool definitions signed with key at at,
@@ -14,7 +14,7 @@ import (
 func SignedTools(key jose.JSONWebKey, at time.Time) ([]*mcp.Tool, error) {
 	var out []*mcp.Tool
 	for _, t := range tools() {
-		if err := mcpclient.SignTool(t.tool, key, at); err != nil {
+		if err := mcpidentity.SignTool(t.tool, key, at); err != nil {
 			return nil, err
 		}
 		out = append(out, t.tool)

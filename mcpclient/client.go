@@ -3,7 +3,6 @@ package mcpclient
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/voiceauth/voiceauth/mcpidentity"
 )
 
 // Errors a caller branches on (match with errors.Is / errors.As).
@@ -100,7 +101,7 @@ func (m PolicyMode) String() string {
 type Policy struct {
 	Mode    PolicyMode
 	Anchors []ed25519.PublicKey // publisher trust anchors (PolicyPublisher)
-	MaxSkew time.Duration       // challenge timestamp window, default DefaultMaxSkew
+	MaxSkew time.Duration       // challenge timestamp window, default mcpidentity.DefaultMaxSkew
 	// MaxToolAge refuses tool signatures older than this (0 = no limit).
 	MaxToolAge time.Duration
 	// RequireExtSignature refuses tools that lack extSignature (stops a
@@ -108,9 +109,9 @@ type Policy struct {
 	RequireExtSignature bool
 }
 
-// Config connects caller-bound MCP sessions. The zero value works with
-// http.DefaultClient, no logging, the wall clock and no pin store (pinned
-// policy then fails: a pin store is required to pin).
+// Config configures a Client; it is a plain value (copy it freely). The zero
+// value works with http.DefaultClient, no logging, the wall clock and no pin
+// store (pinned policy then fails: a pin store is required to pin).
 type Config struct {
 	HTTPClient      *http.Client
 	Logger          *slog.Logger
@@ -120,9 +121,23 @@ type Config struct {
 	ProtocolVersion string // default "2025-11-25" (skips the draft-protocol discover probe)
 	// ClientName is sent as clientInfo.name; default "voiceauth".
 	ClientName string
-
-	verified sigCache // tool signatures already verified (do not copy a Config in use)
 }
+
+// Client connects caller-bound MCP sessions with one Config. It owns the
+// cache of tool signatures already verified, shared by all its sessions, so
+// a server reconnected to for every phone call costs no repeated Ed25519
+// work. Make one with New and share it.
+type Client struct {
+	cfg      Config
+	verified mcpidentity.ToolCache
+}
+
+// New returns a Client for cfg (copied: later changes to cfg do not reach it).
+func New(cfg Config) *Client { return &Client{cfg: cfg} }
+
+// VerifyStats reports how many tool signature sets this Client has checked
+// with Ed25519 and how many it found already verified.
+func (c *Client) VerifyStats() mcpidentity.CacheStats { return c.verified.Stats() }
 
 // maxRenewals bounds token renewals per HTTP request (one MCP operation).
 const maxRenewals = 2
@@ -130,6 +145,7 @@ const maxRenewals = 2
 // Session is one caller-bound MCP session. Methods are safe for concurrent use.
 type Session struct {
 	cfg    *Config
+	cache  *mcpidentity.ToolCache
 	server string
 	cs     *mcp.ClientSession
 	key    *jose.JSONWebKey // nil when the server has no identity (unsigned-allowed)
@@ -160,7 +176,8 @@ func (c *Config) logger() *slog.Logger {
 // identity/challenge with a fresh nonce), lists tools and keeps only those
 // whose signatures verify. Any identity failure closes the session and
 // returns an error wrapping ErrIdentity.
-func (c *Config) Connect(ctx context.Context, serverURL string, ts TokenSource) (*Session, error) {
+func (cl *Client) Connect(ctx context.Context, serverURL string, ts TokenSource) (*Session, error) {
+	c := &cl.cfg
 	if ts == nil {
 		return nil, errors.New("mcpclient: nil TokenSource")
 	}
@@ -181,10 +198,7 @@ func (c *Config) Connect(ctx context.Context, serverURL string, ts TokenSource) 
 	}
 	client := mcp.NewClient(&mcp.Implementation{Name: name, Version: "1"},
 		&mcp.ClientOptions{Capabilities: &mcp.ClientCapabilities{}})
-	if err := mcp.AddSendingCustomMethod[*IdentityParams, *IdentityMetadata](client, MethodIdentityGet); err != nil {
-		return nil, err
-	}
-	if err := mcp.AddSendingCustomMethod[*ChallengeParams, *ChallengeResult](client, MethodIdentityChallege); err != nil {
+	if err := mcpidentity.AddClientMethods(client); err != nil {
 		return nil, err
 	}
 	pv := c.ProtocolVersion
@@ -196,7 +210,7 @@ func (c *Config) Connect(ctx context.Context, serverURL string, ts TokenSource) 
 	if err != nil {
 		return nil, classify(ctx, "connect", err)
 	}
-	s := &Session{cfg: c, server: serverURL, cs: cs, byName: map[string]*mcp.Tool{}, log: c.logger().With("mcp_server", serverURL)}
+	s := &Session{cfg: c, cache: &cl.verified, server: serverURL, cs: cs, byName: map[string]*mcp.Tool{}, log: c.logger().With("mcp_server", serverURL)}
 	if err := s.establish(ctx); err != nil {
 		_ = cs.Close()
 		return nil, err
@@ -237,7 +251,7 @@ func identityCallErr(ctx context.Context, op string, err error) error {
 // outageCodes are JSON-RPC codes that the SDK uses for its own transport
 // failures (-32005 "rejected by transport" wraps every HTTP error, -32003 and
 // -32004 a closing connection) or that a server sends when it cannot work
-// (-32603 internal error, also our IdentityServer's "busy").
+// (-32603 internal error, also mcpidentity.Server's "busy").
 var outageCodes = map[int64]bool{-32603: true, -32003: true, -32004: true, -32005: true}
 
 func identityErr(format string, args ...any) error {
@@ -247,14 +261,10 @@ func identityErr(format string, args ...any) error {
 // establish runs the identity check and the verified tools/list.
 func (s *Session) establish(ctx context.Context) error {
 	c := s.cfg
-	declared := false
-	if ir := s.cs.InitializeResult(); ir != nil && ir.Capabilities != nil {
-		_, declared = ir.Capabilities.Extensions[ExtensionID]
-	}
-	if !declared {
+	if !mcpidentity.Advertised(s.cs) {
 		if c.Policy.Mode != PolicyUnsignedAllowed {
 			s.log.Warn("mcp server has no identity extension", "policy", c.Policy.Mode.String())
-			return identityErr("server does not declare %s", ExtensionID)
+			return identityErr("server does not declare %s", mcpidentity.ExtensionID)
 		}
 	} else if err := s.checkIdentity(ctx); err != nil {
 		if errors.Is(err, ErrIdentity) {
@@ -269,31 +279,20 @@ func (s *Session) establish(ctx context.Context) error {
 
 func (s *Session) checkIdentity(ctx context.Context) error {
 	c := s.cfg
-	md, err := mcp.CallCustomMethod[*IdentityParams, *IdentityMetadata](ctx, s.cs, MethodIdentityGet, &IdentityParams{})
+	md, err := mcpidentity.Get(ctx, s.cs)
 	if err != nil {
-		return identityCallErr(ctx, MethodIdentityGet, err)
-	}
-	key, err := ParsePublicKey(md.PublicKey)
-	if err != nil {
-		return identityErr("%v", err)
-	}
-	pub := key.Key.(ed25519.PublicKey)
-	if err := verifySelf(md, pub); err != nil {
-		return identityErr("self attestation: %v", err)
-	}
-	thumb, err := Thumbprint(key)
-	if err != nil {
-		return identityErr("%v", err)
+		return identityCallErr(ctx, mcpidentity.MethodGet, err)
 	}
 	// A key its own holder has revoked is refused under every policy: a
 	// pin on it (or a first use) must not outlive the revocation.
-	if revokedItself(md, pub, key.KeyID, thumb) {
-		return identityErr("server key %s is revoked by a revocation record it signed", key.KeyID)
+	id, err := mcpidentity.VerifyMetadata(md)
+	if err != nil {
+		return identityErr("%v", err)
 	}
 
 	switch c.Policy.Mode {
 	case PolicyPublisher:
-		if err := verifyPublisher(md, thumb, c.Policy.Anchors, c.now()); err != nil {
+		if err := id.VerifyPublisher(c.Policy.Anchors, c.now()); err != nil {
 			return identityErr("%v", err)
 		}
 	case PolicyPinned, PolicyUnsignedAllowed:
@@ -303,7 +302,7 @@ func (s *Session) checkIdentity(ctx context.Context) error {
 			}
 			break
 		}
-		if err := s.checkPin(ctx, md, key, thumb); err != nil {
+		if err := s.checkPin(ctx, id); err != nil {
 			return err
 		}
 	default:
@@ -312,35 +311,30 @@ func (s *Session) checkIdentity(ctx context.Context) error {
 
 	// Liveness and possession: the server signs our fresh nonce now, so an
 	// old recorded answer cannot be replayed to us.
-	nonce, err := NewNonce()
+	p, err := mcpidentity.NewChallenge(c.now())
 	if err != nil {
 		return err
 	}
-	stamp := c.now().UTC().Format(time.RFC3339)
-	res, err := mcp.CallCustomMethod[*ChallengeParams, *ChallengeResult](ctx, s.cs, MethodIdentityChallege,
-		&ChallengeParams{Challenge: nonce, Timestamp: stamp})
+	res, err := mcpidentity.CallChallenge(ctx, s.cs, p)
 	if err != nil {
-		return identityCallErr(ctx, MethodIdentityChallege, err)
+		return identityCallErr(ctx, mcpidentity.MethodChallenge, err)
 	}
-	raw, _ := decodeB64(nonce)
-	if res.KeyID != key.KeyID {
-		return identityErr("challenge kid mismatch")
-	}
-	if err := verifySig(pub, ChallengeMessage(raw, stamp), res.Signature); err != nil {
+	if err := id.VerifyChallenge(p, res); err != nil {
 		return identityErr("challenge: %v", err)
 	}
-	s.key = &key
+	s.key = &id.Key
 	return nil
 }
 
 // checkPin applies trust on first use, and accepts a changed key only with a
 // rotation record signed by the pinned key that names the new one.
-func (s *Session) checkPin(ctx context.Context, md *IdentityMetadata, key jose.JSONWebKey, thumb string) error {
+func (s *Session) checkPin(ctx context.Context, id *mcpidentity.Identity) error {
 	c := s.cfg
+	key, thumb := id.Key, id.Thumbprint
 	pin, err := c.Pins.GetPin(ctx, s.server)
 	switch {
 	case errors.Is(err, ErrNoPin):
-		p := &Pin{Server: s.server, KeyID: key.KeyID, Thumbprint: thumb, Key: md.PublicKey, PinnedAt: c.now()}
+		p := &Pin{Server: s.server, KeyID: key.KeyID, Thumbprint: thumb, Key: id.Metadata.PublicKey, PinnedAt: c.now()}
 		if err := c.Pins.PutPin(ctx, p); err != nil {
 			return fmt.Errorf("mcpclient: store pin: %w", err)
 		}
@@ -351,24 +345,13 @@ func (s *Session) checkPin(ctx context.Context, md *IdentityMetadata, key jose.J
 	case pin.Thumbprint == thumb:
 		return nil
 	}
-	pinned, err := ParsePublicKey(pin.Key)
+	pinned, err := mcpidentity.ParsePublicKey(pin.Key)
 	if err != nil {
 		return identityErr("stored pin unreadable")
 	}
 	// One rotation record, signed by the pinned key, must name the presented key.
-	pinnedTP, _ := Thumbprint(pinned)
-	for _, raw := range md.Attestations {
-		if attestationType(raw) != "revocation" {
-			continue
-		}
-		var r RotationRecord
-		if json.Unmarshal(raw, &r) != nil || r.RevokedThumbprint != pinnedTP || r.ReplacementThumbprint != thumb {
-			continue
-		}
-		if VerifyRotation(r, pinned, key) != nil {
-			continue
-		}
-		p := &Pin{Server: s.server, KeyID: key.KeyID, Thumbprint: thumb, Key: md.PublicKey, PinnedAt: c.now()}
+	if id.RotatedFrom(pinned) {
+		p := &Pin{Server: s.server, KeyID: key.KeyID, Thumbprint: thumb, Key: id.Metadata.PublicKey, PinnedAt: c.now()}
 		if err := c.Pins.PutPin(ctx, p); err != nil {
 			return fmt.Errorf("mcpclient: store pin: %w", err)
 		}
@@ -410,7 +393,7 @@ func (s *Session) listTools(ctx context.Context) error {
 }
 
 func (s *Session) verify(t *mcp.Tool, now time.Time) error {
-	_, sigErr := toolSignature(t)
+	sig, sigErr := mcpidentity.ParseToolSignature(t)
 	if s.key == nil {
 		// Server without identity: allowed only under unsigned-allowed, and
 		// then a signature cannot be checked, so none is trusted either way.
@@ -419,15 +402,15 @@ func (s *Session) verify(t *mcp.Tool, now time.Time) error {
 		}
 		return ErrToolNotVerified
 	}
-	if errors.Is(sigErr, errNoSignature) && s.cfg.Policy.Mode == PolicyUnsignedAllowed {
+	if errors.Is(sigErr, mcpidentity.ErrNoSignature) && s.cfg.Policy.Mode == PolicyUnsignedAllowed {
 		return nil
 	}
 	if sigErr == nil && s.cfg.Policy.RequireExtSignature {
-		if ts, _ := toolSignature(t); ts.ExtSignature == "" {
+		if sig.ExtSignature == "" {
 			return fmt.Errorf("%w: extSignature missing", ErrToolNotVerified)
 		}
 	}
-	if err := verifyTool(t, *s.key, now, s.cfg.Policy.MaxToolAge, &s.cfg.verified); err != nil {
+	if err := s.cache.VerifyTool(t, *s.key, now, s.cfg.Policy.MaxToolAge); err != nil {
 		return fmt.Errorf("%w: %v", ErrToolNotVerified, err)
 	}
 	return nil

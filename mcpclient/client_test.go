@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -18,17 +17,10 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-)
 
-func jsonrpcCode(err error) int64 {
-	var je *jsonrpc.Error
-	if errors.As(err, &je) {
-		return je.Code
-	}
-	return 0
-}
+	"github.com/voiceauth/voiceauth/mcpidentity"
+)
 
 // memPins is an in-memory PinStore (the real one is session.Store, adapted by the lead).
 type memPins struct {
@@ -90,7 +82,7 @@ type testServer struct {
 	extraAtt   []json.RawMessage
 	gate       func(w http.ResponseWriter, r *http.Request) bool // false = request answered by gate
 	// challenge overrides identity/challenge (a malicious server).
-	challenge func(*ChallengeParams) (*ChallengeResult, error)
+	challenge func(*mcpidentity.ChallengeParams) (*mcpidentity.ChallengeResult, error)
 	now       func() time.Time
 }
 
@@ -100,10 +92,10 @@ func (ts *testServer) start(t *testing.T) string {
 		ts.now = time.Now
 	}
 	var opts *mcp.ServerOptions
-	var id *IdentityServer
+	var id *mcpidentity.Server
 	if !ts.noIdentity {
 		var err error
-		id, err = NewIdentityServer(ts.key, IdentityServerOptions{Now: ts.now, Attestations: ts.extraAtt})
+		id, err = mcpidentity.NewServer(ts.key, mcpidentity.ServerOptions{Now: ts.now, Attestations: ts.extraAtt})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,8 +107,8 @@ func (ts *testServer) start(t *testing.T) string {
 			t.Fatal(err)
 		}
 		if ts.challenge != nil {
-			_ = mcp.AddReceivingCustomMethod(srv, MethodIdentityChallege,
-				func(_ context.Context, _ *mcp.ServerSession, p *ChallengeParams) (*ChallengeResult, error) {
+			_ = mcp.AddReceivingCustomMethod(srv, mcpidentity.MethodChallenge,
+				func(_ context.Context, _ *mcp.ServerSession, p *mcpidentity.ChallengeParams) (*mcpidentity.ChallengeResult, error) {
 					return ts.challenge(p)
 				})
 		}
@@ -150,7 +142,7 @@ func (ts *testServer) start(t *testing.T) string {
 }
 
 func newKey(t *testing.T) jose.JSONWebKey {
-	k, err := GenerateIdentityKey()
+	k, err := mcpidentity.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,10 +161,10 @@ func TestConnectPinnedTOFUAndCall(t *testing.T) {
 	ts := &testServer{key: newKey(t)}
 	url := ts.start(t)
 	pins := newMemPins()
-	cfg := &Config{Pins: pins}
+	cl := New(Config{Pins: pins})
 	ctx := t.Context()
 	for i := 0; i < 2; i++ { // first: pins; second: matches the pin
-		s, err := cfg.Connect(ctx, url, &staticTokens{tokens: []string{"tok"}})
+		s, err := cl.Connect(ctx, url, &staticTokens{tokens: []string{"tok"}})
 		if err != nil {
 			t.Fatalf("connect %d: %v", i, err)
 		}
@@ -195,7 +187,7 @@ func TestConnectPinnedTOFUAndCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tp, _ := Thumbprint(ts.key); p.Thumbprint != tp {
+	if tp, _ := mcpidentity.Thumbprint(ts.key); p.Thumbprint != tp {
 		t.Fatalf("pinned %s, want %s", p.Thumbprint, tp)
 	}
 }
@@ -206,7 +198,7 @@ func TestTamperedToolNeverCalled(t *testing.T) {
 		"input schema": func(tl *mcp.Tool) { tl.InputSchema.(map[string]any)["required"] = []any{"message"} },
 		"annotations":  func(tl *mcp.Tool) { tr := true; tl.Annotations = &mcp.ToolAnnotations{DestructiveHint: &tr} },
 		"signature": func(tl *mcp.Tool) {
-			tl.Meta[ExtensionID].(map[string]any)["signature"] = b64.EncodeToString(make([]byte, 64))
+			tl.Meta[mcpidentity.ExtensionID].(map[string]any)["signature"] = b64.EncodeToString(make([]byte, 64))
 		},
 		"stripped": func(tl *mcp.Tool) { tl.Meta = nil },
 	}
@@ -224,7 +216,7 @@ func TestTamperedToolNeverCalled(t *testing.T) {
 				return true
 			}}
 			url := ts.start(t)
-			s, err := (&Config{Pins: newMemPins()}).Connect(t.Context(), url, &staticTokens{tokens: []string{"tok"}})
+			s, err := New(Config{Pins: newMemPins()}).Connect(t.Context(), url, &staticTokens{tokens: []string{"tok"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -252,12 +244,12 @@ func peekBody(r *http.Request) string {
 func TestKeySwapAndRotation(t *testing.T) {
 	ctx := t.Context()
 	oldKey, newK := newKey(t), newKey(t)
-	rot, err := SignRotation(oldKey, newK, time.Now())
+	rot, err := mcpidentity.SignRotation(oldKey, newK, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	rotJSON, _ := json.Marshal(rot)
-	forged, _ := SignRotation(newK, newK, time.Now()) // self-signed "rotation": not from the pinned key
+	forged, _ := mcpidentity.SignRotation(newK, newK, time.Now()) // self-signed "rotation": not from the pinned key
 	forgedJSON, _ := json.Marshal(forged)
 
 	tests := []struct {
@@ -274,15 +266,15 @@ func TestKeySwapAndRotation(t *testing.T) {
 			ts := &testServer{key: newK, extraAtt: tc.att}
 			url := ts.start(t)
 			pins := newMemPins()
-			oldPub, _ := PublicJWK(oldKey)
-			oldTP, _ := Thumbprint(oldKey)
+			oldPub, _ := mcpidentity.PublicJWK(oldKey)
+			oldTP, _ := mcpidentity.Thumbprint(oldKey)
 			_ = pins.PutPin(ctx, &Pin{Server: url, KeyID: oldKey.KeyID, Thumbprint: oldTP, Key: oldPub})
-			s, err := (&Config{Pins: pins}).Connect(ctx, url, &staticTokens{tokens: []string{"tok"}})
+			s, err := New(Config{Pins: pins}).Connect(ctx, url, &staticTokens{tokens: []string{"tok"}})
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 				t.Fatalf("err %v, want %v", err, tc.wantErr)
 			}
 			p, _ := pins.GetPin(ctx, url)
-			newTP, _ := Thumbprint(newK)
+			newTP, _ := mcpidentity.Thumbprint(newK)
 			if tc.wantErr == nil {
 				defer s.Close()
 				if p.Thumbprint != newTP {
@@ -298,15 +290,15 @@ func TestKeySwapAndRotation(t *testing.T) {
 func TestChallengeReplayFromServerRefused(t *testing.T) {
 	key := newKey(t)
 	// A recorded answer to an earlier challenge, replayed for every new one.
-	srv, _ := NewIdentityServer(key, IdentityServerOptions{})
-	old, _ := NewNonce()
-	recorded, err := srv.Challenge(&ChallengeParams{Challenge: old, Timestamp: time.Now().UTC().Format(time.RFC3339)})
+	srv, _ := mcpidentity.NewServer(key, mcpidentity.ServerOptions{})
+	old, _ := mcpidentity.NewNonce()
+	recorded, err := srv.Challenge(&mcpidentity.ChallengeParams{Challenge: old, Timestamp: time.Now().UTC().Format(time.RFC3339)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{key: key, challenge: func(*ChallengeParams) (*ChallengeResult, error) { return recorded, nil }}
+	ts := &testServer{key: key, challenge: func(*mcpidentity.ChallengeParams) (*mcpidentity.ChallengeResult, error) { return recorded, nil }}
 	url := ts.start(t)
-	_, err = (&Config{Pins: newMemPins()}).Connect(t.Context(), url, &staticTokens{tokens: []string{"tok"}})
+	_, err = New(Config{Pins: newMemPins()}).Connect(t.Context(), url, &staticTokens{tokens: []string{"tok"}})
 	if !errors.Is(err, ErrIdentity) {
 		t.Fatalf("err %v, want ErrIdentity", err)
 	}
@@ -317,8 +309,8 @@ func TestServerRefusesStaleClient(t *testing.T) {
 	// challenge as stale and the client ends the session.
 	ts := &testServer{key: newKey(t)}
 	url := ts.start(t)
-	cfg := &Config{Pins: newMemPins(), Now: func() time.Time { return time.Now().Add(-10 * time.Minute) }}
-	_, err := cfg.Connect(t.Context(), url, &staticTokens{tokens: []string{"tok"}})
+	cl := New(Config{Pins: newMemPins(), Now: func() time.Time { return time.Now().Add(-10 * time.Minute) }})
+	_, err := cl.Connect(t.Context(), url, &staticTokens{tokens: []string{"tok"}})
 	if !errors.Is(err, ErrIdentity) || !strings.Contains(err.Error(), "Stale timestamp") {
 		t.Fatalf("err %v, want ErrIdentity (stale)", err)
 	}
@@ -328,11 +320,12 @@ func TestPolicies(t *testing.T) {
 	ctx := t.Context()
 	serverKey := newKey(t)
 	publisher := newKey(t)
-	att, _ := SignPublisherAttestation(publisher, "Example Health", "", serverKey, time.Now(), time.Now().Add(time.Hour))
+	att, _ := mcpidentity.SignPublisherAttestation(publisher, "Example Health", "", serverKey, time.Now(), time.Now().Add(time.Hour))
 	plain := (&testServer{noIdentity: true}).start(t)
 	signed := (&testServer{key: serverKey, extraAtt: []json.RawMessage{att}}).start(t)
-	anchor := pubOf(publisher).Key.(ed25519.PublicKey)
-	strangerAnchor := pubOf(newKey(t)).Key.(ed25519.PublicKey)
+	anchor := publisher.Public().Key.(ed25519.PublicKey)
+	stranger := newKey(t)
+	strangerAnchor := stranger.Public().Key.(ed25519.PublicKey)
 
 	tests := []struct {
 		name    string
@@ -352,8 +345,8 @@ func TestPolicies(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := &Config{Policy: tc.policy, Pins: tc.pins}
-			s, err := cfg.Connect(ctx, tc.url, &staticTokens{tokens: []string{"tok"}})
+			cl := New(Config{Policy: tc.policy, Pins: tc.pins})
+			s, err := cl.Connect(ctx, tc.url, &staticTokens{tokens: []string{"tok"}})
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("err %v, want %v", err, tc.wantErr)
@@ -416,7 +409,7 @@ func TestRenewOnChallenge(t *testing.T) {
 			ts := &testServer{key: newKey(t), gate: authGate("otp", tc.status, tc.challenge)}
 			url := ts.start(t)
 			tok := &staticTokens{tokens: tc.tokens, failErr: tc.failErr}
-			s, err := (&Config{Pins: newMemPins()}).Connect(t.Context(), url, tok)
+			s, err := New(Config{Pins: newMemPins()}).Connect(t.Context(), url, tok)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -470,7 +463,7 @@ func TestServerDown(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	_, err = (&Config{Pins: newMemPins()}).Connect(t.Context(), "http://"+addr+"/mcp", &staticTokens{tokens: []string{"t"}})
+	_, err = New(Config{Pins: newMemPins()}).Connect(t.Context(), "http://"+addr+"/mcp", &staticTokens{tokens: []string{"t"}})
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("err %v, want ErrUnavailable", err)
 	}
@@ -492,7 +485,7 @@ func TestServerDown(t *testing.T) {
 	defer close(release)
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() { <-arrived; cancel() }()
-	_, err = (&Config{Pins: newMemPins()}).Connect(ctx, hang.URL+"/mcp", &staticTokens{tokens: []string{"t"}})
+	_, err = New(Config{Pins: newMemPins()}).Connect(ctx, hang.URL+"/mcp", &staticTokens{tokens: []string{"t"}})
 	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want ErrUnavailable wrapping context.Canceled", err)
 	}
@@ -541,62 +534,12 @@ func FuzzParseChallenge(f *testing.F) {
 	})
 }
 
-func FuzzParsePublicKey(f *testing.F) {
-	key, _ := GenerateIdentityKey()
-	pub, _ := PublicJWK(key)
-	f.Add(string(pub))
-	f.Add(`{"kty":"OKP","crv":"Ed25519","x":"AAAA"}`)
-	f.Fuzz(func(t *testing.T, raw string) {
-		k, err := ParsePublicKey([]byte(raw))
-		if err != nil {
-			return
-		}
-		if p, ok := k.Key.(ed25519.PublicKey); !ok || len(p) != ed25519.PublicKeySize {
-			t.Fatalf("accepted a non-Ed25519 key: %T", k.Key)
-		}
-	})
-}
-
-// FuzzVerifyTool feeds arbitrary tool JSON (as a server would list it):
-// verification must never panic and never accept what was not signed.
-func FuzzVerifyTool(f *testing.F) {
-	key, _ := GenerateIdentityKey()
-	tool := &mcp.Tool{Name: "t", InputSchema: map[string]any{"type": "object"}}
-	_ = SignTool(tool, key, time.Unix(1764072000, 0))
-	good, _ := json.Marshal(tool)
-	f.Add(string(good))
-	f.Add(`{"name":"t","inputSchema":{"type":"object"},"_meta":{"io.modelcontextprotocol/server-identity":{"signature":"AA","kid":"k","signedAt":"x"}}}`)
-	f.Fuzz(func(t *testing.T, raw string) {
-		var tl mcp.Tool
-		if json.Unmarshal([]byte(raw), &tl) != nil {
-			return
-		}
-		err := VerifyTool(&tl, pubOf(key), time.Unix(1764072060, 0), 0)
-		if err == nil && string(mustJSON(&tl)) != string(mustJSON(tool)) {
-			// Only a semantically identical tool may verify.
-			d1, e1, _ := ToolPayloads(&tl, key.KeyID, "")
-			d2, e2, _ := ToolPayloads(tool, key.KeyID, "")
-			if string(d1) != string(d2) || string(e1) != string(e2) {
-				t.Fatalf("verified a different tool: %s", raw)
-			}
-		}
-	})
-}
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprint(err))
-	}
-	return b
-}
-
 // TestSessionOutlivesConnectContext: the caller may bound Connect with a
 // short deadline; the session keeps working with later contexts.
 func TestSessionOutlivesConnectContext(t *testing.T) {
 	url := (&testServer{key: newKey(t)}).start(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	s, err := (&Config{Pins: newMemPins()}).Connect(ctx, url, &staticTokens{tokens: []string{"tok"}})
+	s, err := New(Config{Pins: newMemPins()}).Connect(ctx, url, &staticTokens{tokens: []string{"tok"}})
 	cancel()
 	if err != nil {
 		t.Fatal(err)
@@ -613,12 +556,12 @@ func TestVerifiedCacheDoesNotHideTampering(t *testing.T) {
 	key := newKey(t)
 	honest := (&testServer{key: key}).start(t)
 	tampered := (&testServer{key: key, tamper: func(tl *mcp.Tool) { tl.Description = "changed" }}).start(t)
-	cfg := &Config{Pins: newMemPins()}
+	cl := New(Config{Pins: newMemPins()})
 	for i, tc := range []struct {
 		url   string
 		tools string
 	}{{honest, "echo,other"}, {tampered, "other"}, {honest, "echo,other"}} {
-		s, err := cfg.Connect(t.Context(), tc.url, &staticTokens{tokens: []string{"tok"}})
+		s, err := cl.Connect(t.Context(), tc.url, &staticTokens{tokens: []string{"tok"}})
 		if err != nil {
 			t.Fatal(err)
 		}

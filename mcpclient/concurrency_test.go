@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/voiceauth/voiceauth/mcpidentity"
 )
 
 // TestConcurrentConnectsVerify: many calls connecting at once to the genuine
@@ -16,7 +18,7 @@ import (
 func TestConcurrentConnectsVerify(t *testing.T) {
 	ts := &testServer{key: newKey(t)}
 	url := ts.start(t)
-	cfg := &Config{Pins: newMemPins(), Policy: Policy{Mode: PolicyPinned, RequireExtSignature: true}}
+	cl := New(Config{Pins: newMemPins(), Policy: Policy{Mode: PolicyPinned, RequireExtSignature: true}})
 	const n = 150
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -24,7 +26,7 @@ func TestConcurrentConnectsVerify(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := cfg.Connect(t.Context(), url, &staticTokens{tokens: []string{"t"}})
+			s, err := cl.Connect(t.Context(), url, &staticTokens{tokens: []string{"t"}})
 			if err != nil {
 				errs <- fmt.Errorf("connect %d: %w", i, err)
 				return
@@ -52,7 +54,7 @@ func TestConcurrentConnectsVerify(t *testing.T) {
 // an outage, never an identity refusal: a false security alarm would hand
 // every caller to a person and page the security team.
 func TestIdentityTransportErrorIsUnavailable(t *testing.T) {
-	for _, method := range []string{MethodIdentityGet, MethodIdentityChallege} {
+	for _, method := range []string{mcpidentity.MethodGet, mcpidentity.MethodChallenge} {
 		for _, mode := range []string{"503", "drop"} {
 			t.Run(method+"/"+mode, func(t *testing.T) {
 				ts := &testServer{key: newKey(t)}
@@ -76,7 +78,7 @@ func TestIdentityTransportErrorIsUnavailable(t *testing.T) {
 					return false
 				}
 				url := ts.start(t)
-				_, err := (&Config{Pins: newMemPins()}).Connect(context.Background(), url, &staticTokens{tokens: []string{"t"}})
+				_, err := New(Config{Pins: newMemPins()}).Connect(context.Background(), url, &staticTokens{tokens: []string{"t"}})
 				if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrIdentity) {
 					t.Fatalf("err %v, want ErrUnavailable and not ErrIdentity", err)
 				}

@@ -99,7 +99,7 @@ func interopChild(t *testing.T) {
 	}
 	url := "http://127.0.0.1:3101/mcp"
 
-	s, err := (&Config{Policy: Policy{Mode: PolicyUnsignedAllowed}}).Connect(ctx, url, &staticTokens{tokens: []string{"unused"}})
+	s, err := New(Config{Policy: Policy{Mode: PolicyUnsignedAllowed}}).Connect(ctx, url, &staticTokens{tokens: []string{"unused"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func interopChild(t *testing.T) {
 	_ = s.Close()
 	t.Logf("interop: unsigned-allowed ok (%d tools)", len(names))
 
-	_, err = (&Config{Pins: newMemPins()}).Connect(ctx, url, &staticTokens{tokens: []string{"unused"}})
+	_, err = New(Config{Pins: newMemPins()}).Connect(ctx, url, &staticTokens{tokens: []string{"unused"}})
 	if !errors.Is(err, ErrIdentity) {
 		t.Fatalf("pinned policy: err %v, want ErrIdentity", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/voiceauth/voiceauth/mcpidentity"
 )
 
 // A key that its holder has revoked (a signed "revocation" attestation
@@ -17,7 +19,7 @@ func TestRevokedKeyRefused(t *testing.T) {
 	ctx := t.Context()
 	at := time.Now()
 	key, other, next := newKey(t), newKey(t), newKey(t)
-	mustJSON := func(r RotationRecord, err error) json.RawMessage {
+	mustJSON := func(r mcpidentity.RotationRecord, err error) json.RawMessage {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
@@ -28,13 +30,13 @@ func TestRevokedKeyRefused(t *testing.T) {
 		}
 		return b
 	}
-	compromise := mustJSON(SignRevocation(key, "key-compromise", at))
-	rotatedAway := mustJSON(SignRotation(key, next, at)) // key hands over to next but is still presented
-	forged := mustJSON(SignRevocation(other, "key-compromise", at))
+	compromise := mustJSON(mcpidentity.SignRevocation(key, "key-compromise", at))
+	rotatedAway := mustJSON(mcpidentity.SignRotation(key, next, at)) // key hands over to next but is still presented
+	forged := mustJSON(mcpidentity.SignRevocation(other, "key-compromise", at))
 	// A record naming key but signed by other: anyone could write it.
-	var fr RotationRecord
+	var fr mcpidentity.RotationRecord
 	_ = json.Unmarshal(compromise, &fr)
-	otherSigned, _ := SignRevocation(other, "key-compromise", at)
+	otherSigned, _ := mcpidentity.SignRevocation(other, "key-compromise", at)
 	fr.Signature = otherSigned.Signature
 	wrongSigner, _ := json.Marshal(fr)
 	// The draft's own shape: revokedKid only, no thumbprints, signed over
@@ -49,8 +51,8 @@ func TestRevokedKeyRefused(t *testing.T) {
 	draft["signature"] = b64.EncodeToString(ed25519.Sign(priv, msg))
 	draftJSON, _ := json.Marshal(draft)
 
-	tp, _ := Thumbprint(key)
-	pub, _ := PublicJWK(key)
+	tp, _ := mcpidentity.Thumbprint(key)
+	pub, _ := mcpidentity.PublicJWK(key)
 	for _, tc := range []struct {
 		name    string
 		att     []json.RawMessage
@@ -71,7 +73,7 @@ func TestRevokedKeyRefused(t *testing.T) {
 			if tc.pinned {
 				_ = pins.PutPin(ctx, &Pin{Server: url, KeyID: key.KeyID, Thumbprint: tp, Key: pub})
 			}
-			s, err := (&Config{Pins: pins}).Connect(ctx, url, &staticTokens{tokens: []string{"tok"}})
+			s, err := New(Config{Pins: pins}).Connect(ctx, url, &staticTokens{tokens: []string{"tok"}})
 			if !tc.wantErr {
 				if err != nil {
 					t.Fatalf("Connect: %v", err)
@@ -95,13 +97,13 @@ func TestRevokedKeyRefused(t *testing.T) {
 	// The publisher policy refuses it too, although the publisher vouches for the key.
 	t.Run("publisher policy", func(t *testing.T) {
 		pubKey := newKey(t)
-		att, err := SignPublisherAttestation(pubKey, "Publisher", "https://publisher.example", key, at, at.Add(time.Hour))
+		att, err := mcpidentity.SignPublisherAttestation(pubKey, "Publisher", "https://publisher.example", key, at, at.Add(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
 		url := (&testServer{key: key, extraAtt: []json.RawMessage{att, compromise}}).start(t)
-		anchor, _ := publicKey(pubKey)
-		_, err = (&Config{Policy: Policy{Mode: PolicyPublisher, Anchors: []ed25519.PublicKey{anchor}}}).Connect(ctx, url, &staticTokens{tokens: []string{"tok"}})
+		anchor := pubKey.Public().Key.(ed25519.PublicKey)
+		_, err = New(Config{Policy: Policy{Mode: PolicyPublisher, Anchors: []ed25519.PublicKey{anchor}}}).Connect(ctx, url, &staticTokens{tokens: []string{"tok"}})
 		if !errors.Is(err, ErrIdentity) {
 			t.Fatalf("Connect: %v, want ErrIdentity", err)
 		}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/voiceauth/voiceauth/internal/app"
 	"github.com/voiceauth/voiceauth/internal/cli"
-	"github.com/voiceauth/voiceauth/mcpclient"
+	"github.com/voiceauth/voiceauth/mcpidentity"
 )
 
 // keys manages the demo MCP server's Ed25519 identity, kept in the secrets
@@ -57,11 +57,11 @@ func keys(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
-		next, err := mcpclient.GenerateIdentityKey()
+		next, err := mcpidentity.GenerateKey()
 		if err != nil {
 			return fail(err)
 		}
-		rec, err := mcpclient.SignRotation(s.MCPIdentityKey, next, time.Now())
+		rec, err := mcpidentity.SignRotation(s.MCPIdentityKey, next, time.Now())
 		if err != nil {
 			return fail(err)
 		}
@@ -98,12 +98,12 @@ func keys(args []string, stdout, stderr io.Writer) int {
 }
 
 func showKey(w io.Writer, s *app.Secrets) int {
-	pub, err := mcpclient.PublicJWK(s.MCPIdentityKey)
+	pub, err := mcpidentity.PublicJWK(s.MCPIdentityKey)
 	if err != nil {
 		fmt.Fprintln(w, "error:", err)
 		return 1
 	}
-	tp, _ := mcpclient.Thumbprint(s.MCPIdentityKey)
+	tp, _ := mcpidentity.Thumbprint(s.MCPIdentityKey)
 	fmt.Fprintf(w, "MCP server identity (Ed25519)\n  kid         %s\n  thumbprint  %s\n  public JWK  %s\n", s.MCPIdentityKey.KeyID, tp, pub)
 	return 0
 }

@@ -252,10 +252,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		ClientID: cfg.ClientID, ClientSecret: s.ClientSecret, Issuer: issuerPin, RequestTimeout: 20 * time.Second,
 		HTTPClient: &http.Client{Timeout: 25 * time.Second}, Logger: logger.With("component", "challenge"), Now: cfg.Now,
 	})
-	mc := &mcpclient.Config{
+	mc := mcpclient.New(mcpclient.Config{
 		HTTPClient: httpClient, Logger: logger.With("component", "mcpclient"), Now: cfg.Now,
 		Pins: pinStore{s.store}, Policy: mcpclient.Policy{Mode: mcpclient.PolicyPinned, RequireExtSignature: true},
-	}
+	})
 	s.backend = newBackend(backendConfig{
 		Challenge: ch, Durable: durable, MCP: mc, MCPURL: mcpURL, Store: s.store, HTTPClient: httpClient,
 		Logger: logger.With("component", "backend"), LogKey: secrets.LogKey, Now: cfg.Now, Metrics: s.metrics,

@@ -42,7 +42,7 @@ type mcpSession struct {
 type backendConfig struct {
 	Challenge  *challenge.Client
 	Durable    *challenge.Client // same client, long request timeout: Redeem and Revoke (nil: Challenge)
-	MCP        *mcpclient.Config
+	MCP        *mcpclient.Client
 	MCPURL     string
 	Store      session.Store
 	HTTPClient *http.Client

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/voiceauth/voiceauth/internal/app"
-	"github.com/voiceauth/voiceauth/mcpclient"
+	"github.com/voiceauth/voiceauth/mcpidentity"
 )
 
 // TestRevokedPinnedMCPKeyTransfersCaller: a first call pins the demo MCP
@@ -43,7 +43,7 @@ func TestRevokedPinnedMCPKeyTransfersCaller(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rev, err := mcpclient.SignRevocation(sec.MCPIdentityKey, "key-compromise", time.Now())
+	rev, err := mcpidentity.SignRevocation(sec.MCPIdentityKey, "key-compromise", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

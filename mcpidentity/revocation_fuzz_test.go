@@ -1,4 +1,4 @@
-package mcpclient
+package mcpidentity
 
 import (
 	"encoding/json"
@@ -11,7 +11,7 @@ import (
 // what it says (type, named key) is taken as revoking the key unless its
 // signature still covers it.
 func FuzzRevokedItself(f *testing.F) {
-	key, err := GenerateIdentityKey()
+	key, err := GenerateKey()
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func FuzzRevokedItself(f *testing.F) {
 	f.Add([]byte(`{"type":"revocation","revokedKid":1}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, att []byte) {
-		md := &IdentityMetadata{Attestations: []json.RawMessage{att}}
+		md := &Metadata{Attestations: []json.RawMessage{att}}
 		if !revokedItself(md, pub, key.KeyID, tp) {
 			return
 		}

@@ -1,4 +1,4 @@
-package mcpclient
+package mcpidentity
 
 import (
 	"context"
@@ -13,13 +13,15 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// IdentityServer answers identity/get and identity/challenge for an MCP
-// server that owns an Ed25519 identity key. It lives here so the server
-// (healthmcp) and this client share one definition of every signed byte.
-type IdentityServer struct {
+// Server answers identity/get and identity/challenge for an MCP server that
+// owns an Ed25519 identity key. It lives beside the verifier so the server
+// (healthmcp) and the client (mcpclient) share one definition of every
+// signed byte. One Server may back many go-sdk sessions (a stateless
+// 2026-07-28 handler makes one per request): the replay cache is shared.
+type Server struct {
 	key      jose.JSONWebKey
 	priv     ed25519.PrivateKey
-	metadata *IdentityMetadata
+	metadata *Metadata
 	now      func() time.Time
 	maxSkew  time.Duration
 
@@ -28,23 +30,23 @@ type IdentityServer struct {
 	limit  int
 }
 
-// IdentityServerOptions tunes an IdentityServer; the zero value is usable.
-type IdentityServerOptions struct {
+// ServerOptions tunes an Server; the zero value is usable.
+type ServerOptions struct {
 	Now          func() time.Time
 	MaxSkew      time.Duration     // default DefaultMaxSkew
 	Attestations []json.RawMessage // extra attestations (publisher, revocation/rotation records)
 	MaxNonces    int               // replay-cache bound, default 100000; when full, new challenges are refused
 }
 
-// NewIdentityServer prepares the identity metadata (public JWK plus a self
+// NewServer prepares the identity metadata (public JWK plus a self
 // attestation signed now) for key.
-func NewIdentityServer(key jose.JSONWebKey, opts IdentityServerOptions) (*IdentityServer, error) {
+func NewServer(key jose.JSONWebKey, opts ServerOptions) (*Server, error) {
 	priv, err := privateKey(key)
 	if err != nil {
 		return nil, err
 	}
 	if key.KeyID == "" {
-		return nil, errors.New("mcpclient: identity key has no kid")
+		return nil, errors.New("mcpidentity: identity key has no kid")
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -63,40 +65,43 @@ func NewIdentityServer(key jose.JSONWebKey, opts IdentityServerOptions) (*Identi
 	if err != nil {
 		return nil, err
 	}
-	md := &IdentityMetadata{PublicKey: pubJWK, Attestations: append([]json.RawMessage{self}, opts.Attestations...)}
-	return &IdentityServer{key: key, priv: priv, metadata: md, now: opts.Now, maxSkew: opts.MaxSkew,
+	md := &Metadata{PublicKey: pubJWK, Attestations: append([]json.RawMessage{self}, opts.Attestations...)}
+	return &Server{key: key, priv: priv, metadata: md, now: opts.Now, maxSkew: opts.MaxSkew,
 		nonces: map[string]time.Time{}, limit: opts.MaxNonces}, nil
 }
 
 // Capabilities returns server capabilities declaring the extension (tools
-// are still inferred by the SDK).
-func (s *IdentityServer) Capabilities() *mcp.ServerCapabilities {
+// are still inferred by the SDK). Pass them as mcp.ServerOptions.Capabilities:
+// the go-sdk server sends the same capabilities in the initialize result
+// (2025-11-25) and in the server/discover result (2026-07-28), so one
+// declaration reaches clients of both revisions.
+func (s *Server) Capabilities() *mcp.ServerCapabilities {
 	caps := &mcp.ServerCapabilities{}
 	caps.AddExtension(ExtensionID, map[string]any{"version": ExtensionVersion})
 	return caps
 }
 
 // Register installs identity/get and identity/challenge on srv.
-func (s *IdentityServer) Register(srv *mcp.Server) error {
-	if err := mcp.AddReceivingCustomMethod(srv, MethodIdentityGet,
-		func(ctx context.Context, _ *mcp.ServerSession, _ *IdentityParams) (*IdentityMetadata, error) {
+func (s *Server) Register(srv *mcp.Server) error {
+	if err := mcp.AddReceivingCustomMethod(srv, MethodGet,
+		func(ctx context.Context, _ *mcp.ServerSession, _ *GetParams) (*Metadata, error) {
 			md := *s.metadata
 			return &md, nil
 		}); err != nil {
 		return err
 	}
-	return mcp.AddReceivingCustomMethod(srv, MethodIdentityChallege,
+	return mcp.AddReceivingCustomMethod(srv, MethodChallenge,
 		func(ctx context.Context, _ *mcp.ServerSession, p *ChallengeParams) (*ChallengeResult, error) {
 			return s.Challenge(p)
 		})
 }
 
 // SignTool signs t with this server's key at the server's current time.
-func (s *IdentityServer) SignTool(t *mcp.Tool) error { return SignTool(t, s.key, s.now()) }
+func (s *Server) SignTool(t *mcp.Tool) error { return SignTool(t, s.key, s.now()) }
 
 // Challenge answers one identity/challenge, refusing short nonces, stale
 // timestamps and nonces it has seen within the freshness window.
-func (s *IdentityServer) Challenge(p *ChallengeParams) (*ChallengeResult, error) {
+func (s *Server) Challenge(p *ChallengeParams) (*ChallengeResult, error) {
 	if p == nil {
 		return nil, &jsonrpc.Error{Code: CodeInvalidParams, Message: "Invalid params"}
 	}

@@ -1,4 +1,4 @@
-package mcpclient
+package mcpidentity
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite testdata golden files")
 func rfc8032Key(t testing.TB) jose.JSONWebKey {
 	t.Helper()
 	seed, _ := hex.DecodeString("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
-	k, err := identityKeyFrom(ed25519.NewKeyFromSeed(seed))
+	k, err := keyFrom(ed25519.NewKeyFromSeed(seed))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestSpecVectors(t *testing.T) {
 	for i := range nonce {
 		nonce[i] = byte(i)
 	}
-	srv, err := NewIdentityServer(key, IdentityServerOptions{Now: func() time.Time { return time.Date(2026, 2, 17, 0, 1, 0, 0, time.UTC) }})
+	srv, err := NewServer(key, ServerOptions{Now: func() time.Time { return time.Date(2026, 2, 17, 0, 1, 0, 0, time.UTC) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ type vectors struct {
 func buildVectors(t *testing.T) vectors {
 	key := rfc8032Key(t)
 	seed2, _ := hex.DecodeString("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb") // RFC 8032 TEST 2
-	next, err := identityKeyFrom(ed25519.NewKeyFromSeed(seed2))
+	next, err := keyFrom(ed25519.NewKeyFromSeed(seed2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func signedTool(t *testing.T, key jose.JSONWebKey) *mcp.Tool {
 
 func TestVerifyToolTampering(t *testing.T) {
 	key := rfc8032Key(t)
-	other, _ := GenerateIdentityKey()
+	other, _ := GenerateKey()
 	now := time.Date(2026, 11, 25, 12, 5, 0, 0, time.UTC)
 	meta := func(tl *mcp.Tool) map[string]any { return tl.Meta[ExtensionID].(map[string]any) }
 	tests := []struct {
@@ -272,7 +272,7 @@ func TestParsePublicKey(t *testing.T) {
 func TestChallengeServer(t *testing.T) {
 	key := rfc8032Key(t)
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	srv, err := NewIdentityServer(key, IdentityServerOptions{Now: func() time.Time { return now }})
+	srv, err := NewServer(key, ServerOptions{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,8 +329,8 @@ func mustNonce(t *testing.T) string {
 
 func TestPublisherBinding(t *testing.T) {
 	server := rfc8032Key(t)
-	publisher, _ := GenerateIdentityKey()
-	stranger, _ := GenerateIdentityKey()
+	publisher, _ := GenerateKey()
+	stranger, _ := GenerateKey()
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	anchor := pubOf(publisher).Key.(ed25519.PublicKey)
 	pubJWK, _ := PublicJWK(server)
@@ -357,7 +357,7 @@ func TestPublisherBinding(t *testing.T) {
 		{"tampered", tampered, false},
 	}
 	for _, tc := range tests {
-		md := &IdentityMetadata{PublicKey: pubJWK, Attestations: []json.RawMessage{tc.att}}
+		md := &Metadata{PublicKey: pubJWK, Attestations: []json.RawMessage{tc.att}}
 		err := verifyPublisher(md, tp, []ed25519.PublicKey{anchor}, now)
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: err=%v", tc.name, err)
@@ -367,8 +367,8 @@ func TestPublisherBinding(t *testing.T) {
 
 func TestRotationRecord(t *testing.T) {
 	old := rfc8032Key(t)
-	next, _ := GenerateIdentityKey()
-	evil, _ := GenerateIdentityKey()
+	next, _ := GenerateKey()
+	evil, _ := GenerateKey()
 	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	r, err := SignRotation(old, next, at)
 	if err != nil {

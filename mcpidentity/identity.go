@@ -1,4 +1,4 @@
-package mcpclient
+package mcpidentity
 
 import (
 	"bytes"
@@ -22,10 +22,10 @@ import (
 
 // Wire names of the server-identity extension (ext-auth PR #17, ex-SEP-2267).
 const (
-	ExtensionID            = "io.modelcontextprotocol/server-identity"
-	ExtensionVersion       = "1.0.0"
-	MethodIdentityGet      = "identity/get"
-	MethodIdentityChallege = "identity/challenge"
+	ExtensionID      = "io.modelcontextprotocol/server-identity"
+	ExtensionVersion = "1.0.0"
+	MethodGet        = "identity/get"
+	MethodChallenge  = "identity/challenge"
 
 	// JSON-RPC error codes of identity/challenge, as the draft assigns them.
 	CodeStaleTimestamp = -32001
@@ -38,14 +38,17 @@ const (
 	DefaultMaxSkew = 5 * time.Minute
 )
 
-// Errors of the identity helpers; the client wraps them in ErrIdentity or
-// ErrToolNotVerified.
+// ErrNoSignature: a listed tool carries no _meta[ExtensionID] signature
+// (a policy may allow that; a signature that fails is never allowed).
+var ErrNoSignature = errors.New("mcpidentity: tool carries no server-identity signature")
+
+// Errors of the identity helpers; a client wraps them in its own vocabulary.
 var (
-	errBadKey       = errors.New("mcpclient: not an Ed25519 public key")
-	errBadSignature = errors.New("mcpclient: signature does not verify")
-	errNoSignature  = errors.New("mcpclient: tool carries no server-identity signature")
-	errStale        = errors.New("mcpclient: timestamp outside the accepted window")
-	errKeyMismatch  = errors.New("mcpclient: key id does not match the server key")
+	errBadKey       = errors.New("mcpidentity: not an Ed25519 public key")
+	errBadAlg       = errors.New("mcpidentity: JWK alg is neither EdDSA nor Ed25519")
+	errBadSignature = errors.New("mcpidentity: signature does not verify")
+	errStale        = errors.New("mcpidentity: timestamp outside the accepted window")
+	errKeyMismatch  = errors.New("mcpidentity: key id does not match the server key")
 )
 
 // b64 is the encoding the draft uses everywhere: base64url without padding.
@@ -66,18 +69,18 @@ func canonical(v any) ([]byte, error) {
 	return jcs.Transform(raw)
 }
 
-// GenerateIdentityKey returns a fresh Ed25519 private JWK whose kid is its
+// GenerateKey returns a fresh Ed25519 private JWK whose kid is its
 // RFC 7638 thumbprint (base64url SHA-256), so the kid names the key.
-func GenerateIdentityKey() (jose.JSONWebKey, error) {
+func GenerateKey() (jose.JSONWebKey, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return jose.JSONWebKey{}, err
 	}
-	return identityKeyFrom(priv)
+	return keyFrom(priv)
 }
 
-// identityKeyFrom wraps an Ed25519 private key as a JWK with a thumbprint kid.
-func identityKeyFrom(priv ed25519.PrivateKey) (jose.JSONWebKey, error) {
+// keyFrom wraps an Ed25519 private key as a JWK with a thumbprint kid.
+func keyFrom(priv ed25519.PrivateKey) (jose.JSONWebKey, error) {
 	k := jose.JSONWebKey{Key: priv, Use: "sig", Algorithm: string(jose.EdDSA)}
 	pub := k.Public()
 	tp, err := pub.Thumbprint(crypto.SHA256)
@@ -112,19 +115,38 @@ func PublicJWK(k jose.JSONWebKey) ([]byte, error) {
 	return pub.MarshalJSON()
 }
 
-// ParsePublicKey parses an untrusted JWK: it must be OKP/Ed25519, public, 32 bytes.
-// go-jose's own checks are not enough for untrusted input (its docs say so).
+// Algorithm names a JWK may carry in "alg" for an Ed25519 key: RFC 8037's
+// polymorphic "EdDSA" and RFC 9864's fully specified "Ed25519". Both mean
+// the same raw Ed25519 signature; an absent "alg" is accepted too.
+const (
+	AlgEdDSA   = "EdDSA"
+	AlgEd25519 = "Ed25519"
+)
+
+// ParsePublicKey parses an untrusted JWK: it must be OKP/Ed25519, public, 32
+// bytes, and its "alg", if any, EdDSA or Ed25519 (any other alg names a
+// different signature scheme and is refused). go-jose's own checks are not
+// enough for untrusted input (its docs say so), and go-jose knows no
+// "Ed25519" algorithm, so the members are checked here before go-jose
+// decodes the key; the returned key keeps the alg as received.
 func ParsePublicKey(raw []byte) (jose.JSONWebKey, error) {
 	var probe struct {
-		Kty string `json:"kty"`
-		Crv string `json:"crv"`
-		D   string `json:"d"`
+		Kty string          `json:"kty"`
+		Crv string          `json:"crv"`
+		D   string          `json:"d"`
+		Alg json.RawMessage `json:"alg"`
 	}
 	if err := json.Unmarshal(raw, &probe); err != nil {
 		return jose.JSONWebKey{}, fmt.Errorf("%w: %v", errBadKey, err)
 	}
 	if probe.Kty != "OKP" || probe.Crv != "Ed25519" || probe.D != "" {
 		return jose.JSONWebKey{}, errBadKey
+	}
+	if probe.Alg != nil { // present: a string naming Ed25519 (null is not a name)
+		var alg string
+		if json.Unmarshal(probe.Alg, &alg) != nil || (alg != AlgEdDSA && alg != AlgEd25519) {
+			return jose.JSONWebKey{}, fmt.Errorf("%w: alg %.40s", errBadAlg, probe.Alg)
+		}
 	}
 	var k jose.JSONWebKey
 	if err := k.UnmarshalJSON(raw); err != nil {
@@ -134,13 +156,19 @@ func ParsePublicKey(raw []byte) (jose.JSONWebKey, error) {
 	if !ok || len(pub) != ed25519.PublicKeySize || !k.IsPublic() {
 		return jose.JSONWebKey{}, errBadKey
 	}
+	// go-jose matches member names exactly, encoding/json (the probe) does
+	// not: check the alg go-jose kept too, so {"alg":"RS256","ALG":"EdDSA"}
+	// cannot slip through.
+	if k.Algorithm != "" && k.Algorithm != AlgEdDSA && k.Algorithm != AlgEd25519 {
+		return jose.JSONWebKey{}, fmt.Errorf("%w: alg %q", errBadAlg, k.Algorithm)
+	}
 	return k, nil
 }
 
 func privateKey(k jose.JSONWebKey) (ed25519.PrivateKey, error) {
 	priv, ok := k.Key.(ed25519.PrivateKey)
 	if !ok || len(priv) != ed25519.PrivateKeySize {
-		return nil, errors.New("mcpclient: not an Ed25519 private key")
+		return nil, errors.New("mcpidentity: not an Ed25519 private key")
 	}
 	return priv, nil
 }
@@ -272,11 +300,12 @@ func SignTool(t *mcp.Tool, key jose.JSONWebKey, signedAt time.Time) error {
 	return nil
 }
 
-// toolSignature extracts _meta[ExtensionID] from a listed tool.
-func toolSignature(t *mcp.Tool) (*ToolSignature, error) {
+// ParseToolSignature extracts _meta[ExtensionID] from a listed tool; a tool
+// without one (or with an empty signature) gives ErrNoSignature.
+func ParseToolSignature(t *mcp.Tool) (*ToolSignature, error) {
 	v, ok := t.Meta[ExtensionID]
 	if !ok || v == nil {
-		return nil, errNoSignature
+		return nil, ErrNoSignature
 	}
 	raw, err := json.Marshal(v)
 	if err != nil {
@@ -284,7 +313,7 @@ func toolSignature(t *mcp.Tool) (*ToolSignature, error) {
 	}
 	var s ToolSignature
 	if err := json.Unmarshal(raw, &s); err != nil || s.Signature == "" {
-		return nil, errNoSignature
+		return nil, ErrNoSignature
 	}
 	return &s, nil
 }
@@ -292,13 +321,80 @@ func toolSignature(t *mcp.Tool) (*ToolSignature, error) {
 // VerifyTool checks a listed tool against the server's public key: the draft
 // signature always, extSignature whenever present, kid equal to the key's, and
 // signedAt not in the future (beyond DefaultMaxSkew) nor older than maxAge
-// (maxAge 0 = no age limit).
+// (maxAge 0 = no age limit). It remembers nothing; see ToolCache.
 func VerifyTool(t *mcp.Tool, pub jose.JSONWebKey, now time.Time, maxAge time.Duration) error {
-	return verifyTool(t, pub, now, maxAge, nil)
+	return (*ToolCache)(nil).VerifyTool(t, pub, now, maxAge)
 }
 
-func verifyTool(t *mcp.Tool, pub jose.JSONWebKey, now time.Time, maxAge time.Duration, cache *sigCache) error {
-	s, err := toolSignature(t)
+// ToolCache remembers (key, signed bytes, signatures) tuples that verified,
+// so a client reconnecting to the same server for every phone call does not
+// repeat the Ed25519 work. The freshness checks (kid, signedAt, maxAge) run
+// on every call; only the signature arithmetic is skipped. Bounded: dropped
+// whole when full. The zero value is ready; a nil *ToolCache caches nothing.
+// It must not be copied after first use.
+type ToolCache struct {
+	mu    sync.Mutex
+	m     map[[32]byte]struct{}
+	stats CacheStats
+}
+
+// CacheStats counts a ToolCache's work since it was made.
+type CacheStats struct {
+	Verified int64 // signature sets checked with Ed25519 (a miss)
+	Hits     int64 // signature sets found already verified
+}
+
+const toolCacheMax = 4096
+
+// Stats returns the counters so far.
+func (c *ToolCache) Stats() CacheStats {
+	if c == nil {
+		return CacheStats{}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+func (c *ToolCache) has(k [32]byte) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.m[k]
+	if ok {
+		c.stats.Hits++
+	}
+	return ok
+}
+
+func (c *ToolCache) add(k [32]byte) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= toolCacheMax {
+		c.m = map[[32]byte]struct{}{}
+	}
+	c.m[k] = struct{}{}
+}
+
+func (c *ToolCache) counted() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.stats.Verified++
+	c.mu.Unlock()
+}
+
+// VerifyTool is the package's VerifyTool, skipping the signature check for
+// a tool whose exact signed bytes and signatures this cache has verified
+// under the same key.
+func (c *ToolCache) VerifyTool(t *mcp.Tool, pub jose.JSONWebKey, now time.Time, maxAge time.Duration) error {
+	s, err := ParseToolSignature(t)
 	if err != nil {
 		return err
 	}
@@ -321,7 +417,7 @@ func verifyTool(t *mcp.Tool, pub jose.JSONWebKey, now time.Time, maxAge time.Dur
 		return err
 	}
 	var ck [32]byte
-	if cache != nil {
+	if c != nil {
 		h := sha256.New()
 		for _, part := range [][]byte{key, draft, ext, []byte(s.Signature), []byte(s.ExtSignature)} {
 			var n [8]byte
@@ -330,10 +426,11 @@ func verifyTool(t *mcp.Tool, pub jose.JSONWebKey, now time.Time, maxAge time.Dur
 			h.Write(part)
 		}
 		h.Sum(ck[:0])
-		if cache.has(ck) {
+		if c.has(ck) {
 			return nil
 		}
 	}
+	c.counted()
 	if err := verifySig(key, draft, s.Signature); err != nil {
 		return err
 	}
@@ -342,52 +439,24 @@ func verifyTool(t *mcp.Tool, pub jose.JSONWebKey, now time.Time, maxAge time.Dur
 			return err
 		}
 	}
-	if cache != nil {
-		cache.add(ck)
-	}
+	c.add(ck)
 	return nil
-}
-
-// sigCache remembers (key, signed bytes, signatures) tuples that verified,
-// so a client reconnecting to the same server for every phone call does
-// not repeat the Ed25519 work. Bounded: dropped whole when full.
-type sigCache struct {
-	mu sync.Mutex
-	m  map[[32]byte]struct{}
-}
-
-const sigCacheMax = 4096
-
-func (c *sigCache) has(k [32]byte) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.m[k]
-	return ok
-}
-
-func (c *sigCache) add(k [32]byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= sigCacheMax {
-		c.m = map[[32]byte]struct{}{}
-	}
-	c.m[k] = struct{}{}
 }
 
 // ---------------------------------------------------------------------------
 // Identity metadata and attestations.
 
-// IdentityMetadata is the result of identity/get. PublicKey and each
+// Metadata is the result of identity/get. PublicKey and each
 // attestation are kept as received, because the self-attestation is verified
 // over the publicKey JSON exactly as sent (re-serializing can reorder members).
-type IdentityMetadata struct {
+type Metadata struct {
 	mcp.ResultBase
 	PublicKey    json.RawMessage   `json:"publicKey"`
 	Attestations []json.RawMessage `json:"attestations"`
 }
 
-// IdentityParams are the (empty) params of identity/get.
-type IdentityParams struct {
+// GetParams are the (empty) params of identity/get.
+type GetParams struct {
 	mcp.ParamsBase
 }
 
@@ -433,7 +502,7 @@ func selfPayload(publicJWK []byte, signedAt string) ([]byte, error) {
 }
 
 // verifySelf finds and verifies the REQUIRED self attestation.
-func verifySelf(md *IdentityMetadata, pub ed25519.PublicKey) error {
+func verifySelf(md *Metadata, pub ed25519.PublicKey) error {
 	for _, raw := range md.Attestations {
 		if attestationType(raw) != "self" {
 			continue
@@ -448,7 +517,7 @@ func verifySelf(md *IdentityMetadata, pub ed25519.PublicKey) error {
 		}
 		return verifySig(pub, msg, a.Signature)
 	}
-	return errors.New("mcpclient: no self attestation")
+	return errors.New("mcpidentity: no self attestation")
 }
 
 // PublisherAttestation is the draft's publisher attestation plus Subject,
@@ -503,7 +572,7 @@ func SignPublisherAttestation(publisher jose.JSONWebKey, name, url string, serve
 
 // verifyPublisher accepts the first publisher attestation signed by one of
 // anchors, unexpired and bound to the server key's thumbprint.
-func verifyPublisher(md *IdentityMetadata, serverThumb string, anchors []ed25519.PublicKey, now time.Time) error {
+func verifyPublisher(md *Metadata, serverThumb string, anchors []ed25519.PublicKey, now time.Time) error {
 	for _, raw := range md.Attestations {
 		if attestationType(raw) != "publisher" {
 			continue
@@ -549,7 +618,7 @@ func verifyPublisher(md *IdentityMetadata, serverThumb string, anchors []ed25519
 			return nil
 		}
 	}
-	return errors.New("mcpclient: no valid publisher attestation for this key")
+	return errors.New("mcpidentity: no valid publisher attestation for this key")
 }
 
 // RotationRecord is the draft's revocation attestation, signed by the OLD
@@ -621,7 +690,7 @@ func SignRevocation(key jose.JSONWebKey, reason string, at time.Time) (RotationR
 // over the attestation as received minus "signature", so records written
 // by other implementations (other members, no thumbprints) count too. A
 // record with a bad signature is ignored: anyone could write one.
-func revokedItself(md *IdentityMetadata, pub ed25519.PublicKey, kid, thumb string) bool {
+func revokedItself(md *Metadata, pub ed25519.PublicKey, kid, thumb string) bool {
 	str := func(m map[string]json.RawMessage, k string) string {
 		var v string
 		if raw, ok := m[k]; ok && json.Unmarshal(raw, &v) != nil {
@@ -666,7 +735,7 @@ func VerifyRotation(r RotationRecord, pinned, next jose.JSONWebKey) error {
 		return err
 	}
 	if r.Type != "revocation" || r.RevokedThumbprint != oldTP || r.ReplacementThumbprint != newTP {
-		return errors.New("mcpclient: rotation record names other keys")
+		return errors.New("mcpidentity: rotation record names other keys")
 	}
 	sig := r.Signature
 	r.Signature = ""
