@@ -93,6 +93,9 @@ type Job struct {
 	Started time.Time      `json:"started"`
 }
 
+// maxReverify bounds re-verifications per call.
+const maxReverify = 3
+
 const (
 	jobSubmit = "submit"
 	jobTool   = "tool"
@@ -128,6 +131,7 @@ type State struct {
 	NoMatch       int          `json:"no_match,omitempty"`
 	StepUp        bool         `json:"step_up,omitempty"`
 	SteppedUp     bool         `json:"stepped_up,omitempty"`
+	Reverified    int          `json:"reverified,omitempty"` // re-verifications this call (ErrReverify)
 	OTPResent     bool         `json:"otp_resent,omitempty"`
 	AfterAuth     *Job         `json:"after_auth,omitempty"`
 	Carry         []string     `json:"carry,omitempty"`
@@ -566,6 +570,21 @@ func (e *engine) finishTool(st *State, j *Job, r jobResult) {
 		st.StepUp = true
 		again := *j
 		st.AfterAuth = &again
+		e.schedule(st, Job{Kind: jobSubmit, StepUp: true})
+		return
+	case errors.Is(r.Err, ErrReverify):
+		// A fresh proof: the step-up of the token it replaces is spent, and
+		// a step-up after it is allowed again. Bounded: a server that keeps
+		// asking gets the caller a person.
+		if st.Reverified >= maxReverify {
+			e.transfer(st, ReasonBackendDown, e.say(st, prompts.Apology, nil))
+			return
+		}
+		st.Reverified++
+		st.SteppedUp = false
+		again := *j
+		st.AfterAuth = &again
+		st.Carry = append(st.Carry, e.say(st, prompts.Reverify, nil))
 		e.schedule(st, Job{Kind: jobSubmit, StepUp: true})
 		return
 	case errors.Is(r.Err, ErrToolDenied):
