@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,21 +99,76 @@ type stack struct {
 	mcpURL string
 	b      *broker.Broker
 
+	logs   *syncBuffer // every component's log
+	asDown atomic.Bool // the AS answers 503 to everything
+	hooks  hookLog
+
 	mu        sync.Mutex
 	asked     []string // scope of every request at the challenge endpoint, in order
 	toolCalls []string // tools the MCP server ran
+}
+
+// syncBuffer collects log lines from concurrent goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// hookLog records what the broker's hooks were told.
+type hookLog struct {
+	mu          sync.Mutex
+	jobs        int
+	tools       []string // tool=outcome
+	revocations []string
+}
+
+func (h *hookLog) hooks() broker.Hooks {
+	return broker.Hooks{
+		Job: func(time.Duration) { h.mu.Lock(); h.jobs++; h.mu.Unlock() },
+		ToolCall: func(tool string, err error, _ time.Duration) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			out := "ok"
+			if err != nil {
+				out = err.Error()
+			}
+			h.tools = append(h.tools, tool+"="+out)
+		},
+		Revocation: func(r string) { h.mu.Lock(); h.revocations = append(h.revocations, r); h.mu.Unlock() },
+	}
+}
+
+func (h *hookLog) snapshot() (int, []string, []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.jobs, slices.Clone(h.tools), slices.Clone(h.revocations)
 }
 
 const (
 	voiceID     = "voice-client"
 	voiceSecret = "voice-secret-0123456789abcdef01"
 	maria       = "+15555550101"
+	hostID      = "host-app"
+	hostSecret  = "host-secret-0123456789abcdef01"
 )
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	ctx := context.Background()
-	s := &stack{clk: &clock{now: time.Now()}, otp: &otpBox{sent: map[string]string{}, refs: map[string]string{}}}
+	s := &stack{clk: &clock{now: time.Now()}, otp: &otpBox{sent: map[string]string{}, refs: map[string]string{}}, logs: &syncBuffer{}}
+	logger := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	sealer, err := session.NewSealer(map[uint32][]byte{1: key}, 1)
@@ -140,10 +197,12 @@ func newStack(t *testing.T) *stack {
 		Issuer: s.asURL, Store: s.store, Pepper: pepper, LogKey: []byte("log-key"),
 		SigningKeys: []jose.JSONWebKey{sk},
 		Clients: []authserver.Client{{ID: voiceID, Secret: voiceSecret, FirstParty: true, Kind: authserver.KindVoice,
-			Scopes: []string{"x:read", "x:write"}, Resources: []string{s.mcpURL}}},
+			Scopes: []string{"x:read", "x:write"}, Resources: []string{s.mcpURL}},
+			{ID: hostID, Secret: hostSecret, Kind: authserver.KindHost}},
 		Resources: []string{s.mcpURL},
 		ScopeACR:  map[string]string{"x:read": challenge.ACRKBA, "x:write": challenge.ACRKBAOTP},
 		OTP:       s.otp,
+		Logger:    logger.With("component", "authserver"),
 		Now:       s.clk.Now,
 	})
 	if err != nil {
@@ -152,6 +211,10 @@ func newStack(t *testing.T) *stack {
 	asH := s.as.Handler()
 	challengePath := mustPath(t, s.as.Metadata().AuthorizationChallengeEndpoint)
 	asSrv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.asDown.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
 		if r.URL.Path == challengePath {
 			body, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -170,10 +233,13 @@ func newStack(t *testing.T) *stack {
 	t.Cleanup(mcpSrv.Close)
 
 	hc := &http.Client{Timeout: 10 * time.Second}
-	ch := challenge.New(challenge.Config{ClientID: voiceID, ClientSecret: voiceSecret, Issuer: s.asURL, HTTPClient: hc, Now: s.clk.Now})
+	ch := challenge.New(challenge.Config{ClientID: voiceID, ClientSecret: voiceSecret, Issuer: s.asURL, HTTPClient: hc, Now: s.clk.Now,
+		Logger: logger.With("component", "challenge")})
 	s.b = broker.New(broker.Config{
 		Challenge: ch, MCPURL: s.mcpURL, Store: s.store, HTTPClient: hc, Now: s.clk.Now, LogKey: []byte("log-key"),
-		MCP: &mcpclient.Config{HTTPClient: hc, Now: s.clk.Now, Policy: mcpclient.Policy{Mode: mcpclient.PolicyUnsignedAllowed}},
+		MCP: &mcpclient.Config{HTTPClient: hc, Now: s.clk.Now, Policy: mcpclient.Policy{Mode: mcpclient.PolicyUnsignedAllowed},
+			Logger: logger.With("component", "mcpclient")},
+		Logger: logger.With("component", "broker"), Hooks: s.hooks.hooks(),
 	})
 	t.Cleanup(s.b.Close)
 	return s

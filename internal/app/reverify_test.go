@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/voiceauth/voiceauth/internal/app"
+	"github.com/voiceauth/voiceauth/internal/canary"
 )
 
 // clock is a settable clock shared by every part of one stack.
@@ -104,5 +105,51 @@ func TestReverifyWrongAnswersTransfer(t *testing.T) {
 	}
 	if strings.Contains(strings.Join(p.heard, " "), "Dr. ") {
 		t.Fatal("appointments were read without re-verification")
+	}
+}
+
+// TestReverifyAfterStepUp: a caller who stepped up for medications and is
+// re-verified an hour later answers KBA and then a fresh one-time code (the
+// AS's session keeps the medications scope, which needs it), and hears the
+// medications.
+func TestReverifyAfterStepUp(t *testing.T) {
+	clk := &clock{now: time.Now()}
+	st, logs := startStack(t, app.Config{Now: clk.Now})
+	p := &phone{t: t, st: st, callSid: "CAreverify0000000000000000000000003", from: "+15555550101", verstat: "TN-Validation-Passed-A"}
+	tr := authenticate(t, p, "Maria Garcia", "March third nineteen eighty", "4567")
+	tr = p.say(tr, "medications")
+	if !asksCode.MatchString(tr.said) {
+		t.Fatalf("expected the code prompt, heard %q", tr.said)
+	}
+	first, err := st.LatestOTP("+15555550101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr = p.press(tr, first); !strings.Contains(tr.said, "Lisinopril") {
+		t.Fatalf("expected the medications, heard %q", tr.said)
+	}
+
+	clk.advance(61 * time.Minute)
+	tr = p.say(tr, "medications")
+	if !asksAgain.MatchString(tr.said) || !asksName.MatchString(tr.said) {
+		t.Fatalf("expected re-verification, heard %q", tr.said)
+	}
+	tr = p.say(tr, "Maria Garcia")
+	tr = p.say(tr, "March third nineteen eighty")
+	tr = p.press(tr, "4567")
+	if !asksCode.MatchString(tr.said) {
+		t.Fatalf("the medications scope needs a fresh code after KBA, heard %q\n%s", tr.said, strings.Join(p.heard, "\n"))
+	}
+	second, err := st.LatestOTP("+15555550101")
+	if err != nil || second == first {
+		t.Fatalf("no fresh code was sent (%v)", err)
+	}
+	if tr = p.press(tr, second); !strings.Contains(tr.said, "Lisinopril") {
+		t.Fatalf("after re-verification, expected the medications, heard %q\nwhole call:\n%s", tr.said, strings.Join(p.heard, "\n"))
+	}
+	for _, secret := range []string{first, second} {
+		if canary.Leaks(logs.String(), secret) {
+			t.Error("a one-time code appears in the logs")
+		}
 	}
 }
