@@ -116,7 +116,9 @@ func (b *Broker) errKind(err error) string {
 	return b.cfg.Hooks.ErrKind(err)
 }
 
-func (b *Broker) pseudo(callSid string) string { return session.Pseudonym(b.cfg.LogKey, "call", callSid) }
+func (b *Broker) pseudo(callSid string) string {
+	return session.Pseudonym(b.cfg.LogKey, "call", callSid)
+}
 
 // flowState is the adapter's part of the persisted call state.
 type flowState struct {
