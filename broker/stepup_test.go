@@ -94,6 +94,12 @@ func TestReverifyOnRefresh(t *testing.T) {
 	if _, err := s.b.Call(ctx, c.call.CallSid, "x_read", nil); !errors.Is(err, ivr.ErrReverify) {
 		t.Fatalf("expired token past ReverifyAfter: %v, want ErrReverify", err)
 	}
+	// The same on an instance with no MCP session for the call yet (the
+	// refusal comes while connecting, not on a tool call).
+	s.b.Close()
+	if _, err := s.b.Call(ctx, c.call.CallSid, "x_read", nil); !errors.Is(err, ivr.ErrReverify) {
+		t.Fatalf("expired token past ReverifyAfter, connecting: %v, want ErrReverify", err)
+	}
 	step := c.submit(ivr.Answers{}, true)
 	if step.Kind != ivr.AuthNeedMore || len(step.Need) != 3 {
 		t.Fatalf("re-verification should ask for KBA: %+v", step)

@@ -11,7 +11,7 @@ import (
 func verifiedAtMenu(t *testing.T, lang spoken.Lang) (*engine, *State) {
 	e, st := newEngineState(t, lang)
 	st.LangOffer = false
-	st.Authenticated, st.SteppedUp, st.Outcome = true, true, OutcomeAuthenticated
+	st.Authenticated, st.SteppedUp, st.StepUps, st.Outcome = true, true, maxStepUps, OutcomeAuthenticated
 	e.ask(st, phaseMenu, "menu", nil)
 	return e, st
 }
@@ -41,8 +41,8 @@ func TestReverifyAsksAgainThenRunsTheTool(t *testing.T) {
 		if st.Pending == nil || st.Pending.Kind != jobSubmit || !st.Pending.StepUp {
 			t.Fatalf("%s: ErrReverify should re-enter Submit, pending %+v, said %q", tc.lang, st.Pending, st.Out.Text())
 		}
-		if st.AfterAuth == nil || st.AfterAuth.Tool != tool.Tool || st.SteppedUp {
-			t.Fatalf("%s: after-auth %+v stepped-up %v", tc.lang, st.AfterAuth, st.SteppedUp)
+		if st.AfterAuth == nil || st.AfterAuth.Tool != tool.Tool || st.SteppedUp || st.StepUps != 0 {
+			t.Fatalf("%s: after-auth %+v stepped-up %v %d", tc.lang, st.AfterAuth, st.SteppedUp, st.StepUps)
 		}
 		sub := *st.Pending
 		e.finish(st, &sub, jobResult{Step: AuthStep{Kind: AuthNeedMore, Need: []string{"kba_name", "kba_birthdate", "kba_ssn_last4"}}, Flow: []byte(`{}`)})
@@ -75,5 +75,29 @@ func TestReverifyIsBounded(t *testing.T) {
 	runTool(e, st, "list_appointments", ErrReverify)
 	if st.Out.End != endTransfer || st.Out.Reason != ReasonBackendDown {
 		t.Fatalf("re-verification %d: %+v, want a transfer", maxReverify+1, st.Out)
+	}
+}
+
+// TestStepUpsAreBounded: a second step-up on the same proof is allowed (a
+// later tool may need a scope the first did not name); beyond maxStepUps
+// the caller hears "can't do that" and stays at the menu.
+func TestStepUpsAreBounded(t *testing.T) {
+	e, st := verifiedAtMenu(t, spoken.English)
+	st.SteppedUp, st.StepUps = false, 0
+	for i := 0; i < maxStepUps; i++ {
+		runTool(e, st, "request_refill", ErrStepUp)
+		if st.Pending == nil || st.Pending.Kind != jobSubmit || !st.Pending.StepUp {
+			t.Fatalf("step-up %d not started: %q", i+1, st.Out.Text())
+		}
+		sub := *st.Pending
+		e.finish(st, &sub, jobResult{Step: AuthStep{Kind: AuthAuthenticated}, Flow: []byte(`{}`)})
+		if st.Pending == nil || st.Pending.Tool != "request_refill" {
+			t.Fatalf("step-up %d: the tool should run again, pending %+v", i+1, st.Pending)
+		}
+		st.Pending = nil
+	}
+	runTool(e, st, "request_refill", ErrStepUp)
+	if st.Pending != nil || st.Phase != phaseMenu || !strings.Contains(st.Out.Text(), "can't do that") {
+		t.Fatalf("step-up %d: pending %+v, heard %q", maxStepUps+1, st.Pending, st.Out.Text())
 	}
 }
