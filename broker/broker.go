@@ -51,6 +51,11 @@ type Store interface {
 	PutRecord(ctx context.Context, r *session.Record) error                   // session.ErrExists
 	GetRecord(ctx context.Context, kind, key string) (*session.Record, error) // session.ErrNotFound
 	DeleteRecord(ctx context.Context, kind, key string) error
+	Pins
+}
+
+// Pins is the part of the store that keeps MCP servers' identity pins.
+type Pins interface {
 	GetPin(ctx context.Context, server string) (*session.Pin, error) // session.ErrNotFound
 	PutPin(ctx context.Context, p *session.Pin) error
 }
@@ -653,7 +658,7 @@ func (t *callTokens) Renew(ctx context.Context, ch *mcpclient.AuthChallenge) (st
 
 // PinStore adapts the store's pins to mcpclient's trust-on-first-use
 // store; now stamps UpdatedAt (nil: time.Now).
-func PinStore(st Store, now func() time.Time) mcpclient.PinStore {
+func PinStore(st Pins, now func() time.Time) mcpclient.PinStore {
 	if now == nil {
 		now = time.Now
 	}
@@ -661,7 +666,7 @@ func PinStore(st Store, now func() time.Time) mcpclient.PinStore {
 }
 
 type pinStore struct {
-	st  Store
+	st  Pins
 	now func() time.Time
 }
 
