@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	"authserver":      {"challenge", "session"},
 	"healthmcp":       {"mcpidentity", "session"},
 	"ivr":             {"prompts", "session", "challenge", "mcpclient"},
+	"broker":          {"ivr", "session", "challenge", "mcpclient"},
 	"scenarios":       {"*"},
 	"internal/app":    {"*"},
 	"internal/canary": {},
@@ -138,6 +139,12 @@ func TestMayImport(t *testing.T) {
 		{"scenarios", "authserver", true},
 		{"ivr/spoken", "prompts", true},
 		{"ivr/spoken", "authserver", false},
+		{"broker", "ivr", true},
+		{"broker", "challenge", true},
+		{"broker", "authserver", false},
+		{"broker", "healthmcp", false},
+		{"broker", "internal/app", false},
+		{"ivr", "broker", false},
 	}
 	for _, c := range cases {
 		row, ok := rowFor(c.dir)

@@ -70,7 +70,8 @@ type RegisteredPreauth interface {
 // Tools runs MCP tools for a call's authenticated caller.
 type Tools interface {
 	// Call returns the tool's structuredContent JSON. Errors: ErrStepUp,
-	// ErrToolDenied, ErrBackendDown, ErrIdentity; anything else is a failure.
+	// ErrReverify, ErrToolDenied, ErrBackendDown, ErrIdentity; anything
+	// else is a failure.
 	Call(ctx context.Context, callSid, tool string, args map[string]any) (json.RawMessage, error)
 }
 
@@ -82,4 +83,8 @@ var (
 	ErrIdentity         = errors.New("ivr: identity-check")
 	ErrUnauthorizedHost = errors.New("ivr: unauthorized-host")
 	ErrRejected         = errors.New("ivr: rejected")
+	// ErrReverify: the AS wants the caller to prove who they are again
+	// (a refresh long after authentication). The dialog re-enters Submit
+	// with stepUp set and asks whatever the AS asks next.
+	ErrReverify = errors.New("ivr: reverify")
 )

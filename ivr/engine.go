@@ -93,6 +93,13 @@ type Job struct {
 	Started time.Time      `json:"started"`
 }
 
+// maxReverify bounds re-verifications per call; maxStepUps the step-ups
+// on one proof (the challenge client's own bound per flow).
+const (
+	maxReverify = 3
+	maxStepUps  = 2
+)
+
 const (
 	jobSubmit = "submit"
 	jobTool   = "tool"
@@ -128,6 +135,8 @@ type State struct {
 	NoMatch       int          `json:"no_match,omitempty"`
 	StepUp        bool         `json:"step_up,omitempty"`
 	SteppedUp     bool         `json:"stepped_up,omitempty"`
+	StepUps       int          `json:"step_ups,omitempty"`   // step-ups completed on the current proof
+	Reverified    int          `json:"reverified,omitempty"` // re-verifications this call (ErrReverify)
 	OTPResent     bool         `json:"otp_resent,omitempty"`
 	AfterAuth     *Job         `json:"after_auth,omitempty"`
 	Carry         []string     `json:"carry,omitempty"`
@@ -502,6 +511,7 @@ func (e *engine) finishSubmit(st *State, j *Job, r jobResult) {
 		st.Authenticated = true
 		if j.StepUp {
 			st.SteppedUp = true
+			st.StepUps++
 		}
 		st.StepUp = false
 		if st.Outcome == "" {
@@ -559,13 +569,31 @@ func (e *engine) finishSubmit(st *State, j *Job, r jobResult) {
 func (e *engine) finishTool(st *State, j *Job, r jobResult) {
 	switch {
 	case errors.Is(r.Err, ErrStepUp):
-		if st.SteppedUp {
+		// Each step-up asks for what this tool's refusal named (a scope, a
+		// stronger proof), so a later tool may need another; bounded, so a
+		// server that is never satisfied ends in "can't do that".
+		if st.StepUps >= maxStepUps {
 			e.ask(st, phaseMenu, prompts.MenuAgain, nil, e.say(st, prompts.ToolDenied, nil))
 			return
 		}
 		st.StepUp = true
 		again := *j
 		st.AfterAuth = &again
+		e.schedule(st, Job{Kind: jobSubmit, StepUp: true})
+		return
+	case errors.Is(r.Err, ErrReverify):
+		// A fresh proof: the step-up of the token it replaces is spent, and
+		// a step-up after it is allowed again. Bounded: a server that keeps
+		// asking gets the caller a person.
+		if st.Reverified >= maxReverify {
+			e.transfer(st, ReasonBackendDown, e.say(st, prompts.Apology, nil))
+			return
+		}
+		st.Reverified++
+		st.SteppedUp, st.StepUps = false, 0
+		again := *j
+		st.AfterAuth = &again
+		st.Carry = append(st.Carry, e.say(st, prompts.Reverify, nil))
 		e.schedule(st, Job{Kind: jobSubmit, StepUp: true})
 		return
 	case errors.Is(r.Err, ErrToolDenied):

@@ -331,7 +331,7 @@ func errKind(err error) string {
 	if err == nil {
 		return "none"
 	}
-	for _, e := range []error{ErrStepUp, ErrToolDenied, ErrBackendDown, ErrIdentity, ErrUnauthorizedHost, ErrRejected,
+	for _, e := range []error{ErrStepUp, ErrReverify, ErrToolDenied, ErrBackendDown, ErrIdentity, ErrUnauthorizedHost, ErrRejected,
 		session.ErrNotFound, session.ErrConflict, session.ErrExists, context.DeadlineExceeded, context.Canceled, errStateCorrupt} {
 		if errors.Is(err, e) {
 			return e.Error()

@@ -73,8 +73,12 @@ const (
 	StartOver    ID = "start_over"     // acknowledges "start over"
 )
 
+// Reverify is said when the authorization server wants a long-verified
+// caller to prove who they are again before the next tool (issue 19).
+const Reverify ID = "reverify"
+
 // All lists every ID; tests check each renders in every language.
-var All = []ID{Greeting, LangOffer, ConfirmDateQ, Okay, StartOver, OTPStepUp, DetailsHint, AskName, AskBirthdate, ConfirmDate, AskSSN4, Checking, Hold, StillWorking, RetryKBA,
+var All = []ID{Greeting, LangOffer, Reverify, ConfirmDateQ, Okay, StartOver, OTPStepUp, DetailsHint, AskName, AskBirthdate, ConfirmDate, AskSSN4, Checking, Hold, StillWorking, RetryKBA,
 	OTPSent, OTPResent, OTPRetry, Verified, Preverified, Menu, MenuAgain, NoInput, NoMatch, NeedMonthDayYear,
 	InvalidDate, NeedDigits, NeedName, Transfer, Apology, Goodbye, Help, NoAppointments, AppointmentCount,
 	AppointmentFirst, AppointmentNext, NoMedications, MedicationCount, MedicationItem, NoRefillable, RefillPick,

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/voiceauth/voiceauth/authserver"
+	"github.com/voiceauth/voiceauth/broker"
 	"github.com/voiceauth/voiceauth/challenge"
 	"github.com/voiceauth/voiceauth/healthmcp"
 	"github.com/voiceauth/voiceauth/ivr"
@@ -103,7 +104,7 @@ type Stack struct {
 	logger       *slog.Logger
 	voice        *ivr.Server
 	as           *authserver.Server
-	backend      *backend
+	backend      *broker.Broker
 	servers      []*http.Server
 	stop         context.CancelFunc
 	wg           sync.WaitGroup
@@ -254,17 +255,17 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	})
 	mc := mcpclient.New(mcpclient.Config{
 		HTTPClient: httpClient, Logger: logger.With("component", "mcpclient"), Now: cfg.Now,
-		Pins: pinStore{s.store}, Policy: mcpclient.Policy{Mode: mcpclient.PolicyPinned, RequireExtSignature: true},
+		Pins: broker.PinStore(s.store, nil), Policy: mcpclient.Policy{Mode: mcpclient.PolicyPinned, RequireExtSignature: true},
 	})
-	s.backend = newBackend(backendConfig{
+	load := newLoadGauge(cfg.GiveUpAfter, time.Now)
+	s.backend = broker.New(broker.Config{
 		Challenge: ch, Durable: durable, MCP: mc, MCPURL: mcpURL, Store: s.store, HTTPClient: httpClient,
-		Logger: logger.With("component", "backend"), LogKey: secrets.LogKey, Now: cfg.Now, Metrics: s.metrics,
+		Logger: logger.With("component", "backend"), LogKey: secrets.LogKey, Now: cfg.Now, Hooks: brokerHooks(s.metrics, load),
 	})
 	hosts, err := hostPolicy(cfg, s.ClientKind)
 	if err != nil {
 		return nil, err
 	}
-	s.backend.load = newLoadGauge(cfg.GiveUpAfter, time.Now)
 	s.voice, err = ivr.New(ivr.Config{
 		PublicURL: s.PublicURL, AuthTokens: SplitTokens(s.TwilioAuthToken), Frontend: cfg.Frontend,
 		TransferNumber: cfg.TransferNumber, Store: s.store, Auth: s.backend, Tools: s.backend,
@@ -278,7 +279,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 
 	mux := http.NewServeMux()
 	s.admit = newAdmission(cfg.MaxCalls, s.PublicURL, SplitTokens(s.TwilioAuthToken), cfg.TransferNumber, s.metrics, cfg.Now)
-	s.admit.load = s.backend.load
+	s.admit.load = load
 	mux.Handle("/", s.admit.wrap(s.voice.Handler()))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -514,7 +515,7 @@ func (s *Stack) housekeeping(ctx context.Context) {
 			debug.FreeOSMemory()
 		}
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if _, err := s.backend.retryRevocations(sctx); err != nil {
+		if _, err := s.backend.RetryRevocations(sctx); err != nil {
 			s.logger.Warn("pending revocations", "err", err.Error(), "err_kind", ErrKind(err))
 		}
 		s.store.SweepCalls(sctx, now.Add(-time.Hour))
@@ -545,7 +546,7 @@ func (s *Stack) Close(ctx context.Context) error {
 		}
 		s.wg.Wait()
 		if s.backend != nil {
-			s.backend.closeAll()
+			s.backend.Close()
 		}
 		if s.store != nil {
 			err = errors.Join(err, s.store.Close())
@@ -561,7 +562,7 @@ func (s *Stack) MetricNames() []string { return s.reg.names() }
 // RetryRevocations retries the revocations still pending now (housekeeping
 // does it every minute) and reports how many are left.
 func (s *Stack) RetryRevocations(ctx context.Context) (int, error) {
-	return s.backend.retryRevocations(ctx)
+	return s.backend.RetryRevocations(ctx)
 }
 
 // Ready runs the readiness checks; nil problems means ready.

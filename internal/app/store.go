@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/voiceauth/voiceauth/broker"
 	"github.com/voiceauth/voiceauth/session"
 )
 
@@ -43,7 +44,7 @@ func (s *observedStore) sealingReloaded() { s.lastSealingErr.Store(0) }
 
 func newObservedStore(st session.Store, m *opsMetrics, log *slog.Logger) *observedStore {
 	return &observedStore{Store: st, m: m, log: log, durableFor: 20 * time.Second, sleep: sleepCtx,
-		durableKinds: map[string]bool{"revoked_jti": true, "refresh_family": true, revokePendingKind: true}}
+		durableKinds: map[string]bool{"revoked_jti": true, "refresh_family": true, broker.RevokePendingKind: true}}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -1,0 +1,17 @@
+package broker
+
+import "testing"
+
+func TestUnionScopes(t *testing.T) {
+	for _, c := range []struct{ a, b, want string }{
+		{"x:read", "x:write", "x:read x:write"},
+		{"x:read x:write", "x:write", "x:read x:write"},
+		{"", "x:write", "x:write"},
+		{"x:read", "", "x:read"},
+		{"a  b", "c b  a d", "a b c d"},
+	} {
+		if got := unionScopes(c.a, c.b); got != c.want {
+			t.Errorf("unionScopes(%q, %q) = %q, want %q", c.a, c.b, got, c.want)
+		}
+	}
+}
