@@ -27,7 +27,7 @@ type Config struct {
 	AuthTokens     []string // Twilio auth tokens (two during rotation)
 	Frontend       string   // "gather" (default) or "relay"
 	TransferNumber string   // default +15555550100
-	Store          session.Store
+	Store          CallStore
 	Auth           Auth
 	Tools          Tools
 	CallRefKey     []byte // call_ref = HMAC-SHA256(CallRefKey, CallSid)

@@ -16,7 +16,7 @@ import (
 
 // countingStore records which store methods the webhooks call.
 type countingStore struct {
-	session.Store
+	CallStore
 	mu  sync.Mutex
 	ops []string
 }
@@ -37,42 +37,37 @@ func (c *countingStore) take() []string {
 
 func (c *countingStore) CreateCall(ctx context.Context, call *session.Call) error {
 	c.note("CreateCall")
-	return c.Store.CreateCall(ctx, call)
+	return c.CallStore.CreateCall(ctx, call)
 }
 
 func (c *countingStore) CreateCallClaimed(ctx context.Context, r *session.Record, call *session.Call) error {
 	c.note("CreateCallClaimed")
-	return c.Store.CreateCallClaimed(ctx, r, call)
+	return c.CallStore.CreateCallClaimed(ctx, r, call)
 }
 
 func (c *countingStore) GetCall(ctx context.Context, id string) (*session.Call, error) {
 	c.note("GetCall")
-	return c.Store.GetCall(ctx, id)
+	return c.CallStore.GetCall(ctx, id)
 }
 
 func (c *countingStore) UpdateCall(ctx context.Context, call *session.Call) error {
 	c.note("UpdateCall")
-	return c.Store.UpdateCall(ctx, call)
+	return c.CallStore.UpdateCall(ctx, call)
 }
 
 func (c *countingStore) PutRecord(ctx context.Context, r *session.Record) error {
 	c.note("PutRecord")
-	return c.Store.PutRecord(ctx, r)
+	return c.CallStore.PutRecord(ctx, r)
 }
 
 func (c *countingStore) GetRecord(ctx context.Context, kind, key string) (*session.Record, error) {
 	c.note("GetRecord")
-	return c.Store.GetRecord(ctx, kind, key)
+	return c.CallStore.GetRecord(ctx, kind, key)
 }
 
 func (c *countingStore) UpdateRecord(ctx context.Context, r *session.Record) error {
 	c.note("UpdateRecord")
-	return c.Store.UpdateRecord(ctx, r)
-}
-
-func (c *countingStore) GetTokens(ctx context.Context, id string) (session.TokenSet, error) {
-	c.note("GetTokens")
-	return c.Store.GetTokens(ctx, id)
+	return c.CallStore.UpdateRecord(ctx, r)
 }
 
 // A new incoming call costs one store write (claim and call in one
@@ -83,7 +78,7 @@ func TestIncomingCallStoreWork(t *testing.T) {
 	for _, frontend := range []string{FrontendGather, FrontendRelay} {
 		t.Run(frontend, func(t *testing.T) {
 			cs := &countingStore{}
-			f := newFixture(t, frontend, func(c *Config) { cs.Store = c.Store; c.Store = cs })
+			f := newFixture(t, frontend, func(c *Config) { cs.CallStore = c.Store; c.Store = cs })
 			sid := "CA" + strings.Repeat("7", 32)
 			read := func(resp *http.Response) string {
 				t.Helper()
@@ -125,7 +120,7 @@ func TestIncomingCallStoreWork(t *testing.T) {
 // before it is answered.
 func TestGatherTurnStoreWork(t *testing.T) {
 	cs := &countingStore{}
-	f := newFixture(t, FrontendGather, func(c *Config) { cs.Store = c.Store; c.Store = cs })
+	f := newFixture(t, FrontendGather, func(c *Config) { cs.CallStore = c.Store; c.Store = cs })
 	ctx := context.Background()
 	sid := "CA" + strings.Repeat("8", 32)
 	gather := func(turn int, digits, idem string) twimlDoc {
