@@ -5,8 +5,8 @@
 // the host application (subject.go).
 //
 // The dialog collects name, date of birth and SSN-4 by speech or keypad,
-// submits them through the Auth interface (the lead's adapter over the
-// OAuth challenge client; ivr never sees a token), asks for an SMS code when
+// submits them through the Auth interface (an adapter over the OAuth
+// challenge client that the wiring supplies; ivr never sees a token), asks for an SMS code when
 // the AS wants one, and then offers the authenticated menu through the Tools
 // interface (MCP). Every sentence comes from package prompts; inputs go
 // through ivr/spoken.

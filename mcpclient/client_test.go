@@ -30,7 +30,7 @@ func jsonrpcCode(err error) int64 {
 	return 0
 }
 
-// memPins is an in-memory PinStore (the real one is session.Store, adapted by the lead).
+// memPins is an in-memory PinStore (the real one adapts session.Store's pins).
 type memPins struct {
 	mu   sync.Mutex
 	pins map[string]Pin
