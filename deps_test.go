@@ -18,7 +18,9 @@ const module = "github.com/voiceauth/voiceauth"
 // and may import their own children. internal/app is the wiring that
 // cmd/voiceauth and the scenario runner share, so it may import everything;
 // internal/canary is the PHI tests' matcher and imports nothing; internal/cli
-// is the subcommands' shared -h/--help plumbing and imports nothing.
+// is the subcommands' shared -h/--help plumbing and imports nothing;
+// ivr/twiliotest is Twilio's side of the wire for tests (ivr's own tests
+// among them, hence it may not import ivr) and imports nothing.
 var allowed = map[string][]string{
 	"prompts":         {},
 	"challenge":       {},
@@ -27,6 +29,7 @@ var allowed = map[string][]string{
 	"authserver":      {"challenge", "session"},
 	"healthmcp":       {"mcpclient", "session"},
 	"ivr":             {"prompts", "session", "challenge", "mcpclient"},
+	"ivr/twiliotest":  {},
 	"scenarios":       {"*"},
 	"internal/app":    {"*"},
 	"internal/canary": {},
@@ -133,6 +136,9 @@ func TestMayImport(t *testing.T) {
 		{"scenarios", "authserver", true},
 		{"ivr/spoken", "prompts", true},
 		{"ivr/spoken", "authserver", false},
+		{"ivr/twiliotest", "ivr", false},
+		{"ivr/twiliotest", "session", false},
+		{"scenarios", "ivr/twiliotest", true},
 	}
 	for _, c := range cases {
 		row, ok := rowFor(c.dir)

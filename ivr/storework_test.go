@@ -132,7 +132,7 @@ func TestGatherTurnStoreWork(t *testing.T) {
 	cs.take()
 
 	// Turn 0, "*" (repeat): one write, no read.
-	if a := gather(0, "*", "i1").Verbs[0].attr("action"); a != "/twilio/gather?turn=1" {
+	if a := gather(0, "*", "i1").Verbs[0].Attr("action"); a != "/twilio/gather?turn=1" {
 		t.Fatalf("after turn 0: action %q", a)
 	}
 	if ops := cs.take(); !slices.Equal(ops, []string{"UpdateCall"}) {
@@ -155,18 +155,18 @@ func TestGatherTurnStoreWork(t *testing.T) {
 	version := c.Version
 
 	// Turn 1 is stale now: it must change nothing and answer turn 2's TwiML.
-	if a := gather(1, "*", "i2").Verbs[0].attr("action"); a != "/twilio/gather?turn=2" {
+	if a := gather(1, "*", "i2").Verbs[0].Attr("action"); a != "/twilio/gather?turn=2" {
 		t.Errorf("stale turn answered with action %q, want turn 2's", a)
 	}
 	if c, _ := f.store.GetCall(ctx, sid); c.Version != version {
 		t.Errorf("stale turn was applied: version %d, want %d", c.Version, version)
 	}
 	// A repeated delivery of the cached turn is checked against the store too.
-	if a := gather(0, "*", "i1").Verbs[0].attr("action"); a != "/twilio/gather?turn=2" {
+	if a := gather(0, "*", "i1").Verbs[0].Attr("action"); a != "/twilio/gather?turn=2" {
 		t.Errorf("retried delivery answered with action %q, want turn 2's", a)
 	}
 	// The current turn applies on the stored state.
-	if a := gather(2, "*", "i3").Verbs[0].attr("action"); a != "/twilio/gather?turn=3" {
+	if a := gather(2, "*", "i3").Verbs[0].Attr("action"); a != "/twilio/gather?turn=3" {
 		t.Errorf("current turn: action %q, want turn 3's", a)
 	}
 	if c, _ := f.store.GetCall(ctx, sid); c.Version != version+1 {
