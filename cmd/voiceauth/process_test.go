@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"io"
@@ -111,10 +112,8 @@ func (c *caller) post(voiceAddr, pathQuery string, form url.Values) heard {
 	form.Set("From", c.from)
 	form.Set("To", "+15555550000")
 	form.Set("StirVerstat", "TN-Validation-Passed-A")
-	req, _ := http.NewRequest(http.MethodPost, "http://"+voiceAddr+pathQuery, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", twiliotest.Sign(c.token, c.publicURL+pathQuery, form))
-	resp, err := http.DefaultClient.Do(req)
+	phone := twiliotest.Phone{PublicURL: c.publicURL, Target: "http://" + voiceAddr, AuthToken: c.token}
+	resp, err := phone.Post(context.Background(), pathQuery, form, nil)
 	if err != nil {
 		c.t.Fatalf("POST %s: %v", pathQuery, err)
 	}

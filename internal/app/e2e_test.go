@@ -124,11 +124,8 @@ func (p *phone) send(path string, form url.Values) (int, []byte) {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	target := p.st.VoiceURL + u.RequestURI()
-	req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", twiliotest.Sign(p.st.TwilioAuthToken, p.st.PublicURL+u.RequestURI(), form))
-	resp, err := http.DefaultClient.Do(req)
+	phone := twiliotest.Phone{PublicURL: p.st.PublicURL, Target: p.st.VoiceURL, AuthToken: p.st.TwilioAuthToken}
+	resp, err := phone.Post(context.Background(), u.RequestURI(), form, nil)
 	if err != nil {
 		p.t.Fatalf("POST %s: %v", path, err)
 	}
