@@ -18,7 +18,9 @@ const module = "github.com/voiceauth/voiceauth"
 // and may import their own children. internal/app is the wiring that
 // cmd/voiceauth and the scenario runner share, so it may import everything;
 // internal/canary is the PHI tests' matcher and imports nothing; internal/cli
-// is the subcommands' shared -h/--help plumbing and imports nothing.
+// is the subcommands' shared -h/--help plumbing and imports nothing;
+// ivr/twiliotest is Twilio's side of the wire for tests (ivr's own tests
+// among them, hence it may not import ivr) and imports nothing.
 var allowed = map[string][]string{
 	"prompts":         {},
 	"challenge":       {},
@@ -29,6 +31,7 @@ var allowed = map[string][]string{
 	"healthmcp":       {"mcpidentity", "session"},
 	"ivr":             {"prompts", "session", "challenge", "mcpclient"},
 	"broker":          {"ivr", "session", "challenge", "mcpclient"},
+	"ivr/twiliotest":  {},
 	"scenarios":       {"*"},
 	"internal/app":    {"*"},
 	"internal/canary": {},
@@ -145,6 +148,9 @@ func TestMayImport(t *testing.T) {
 		{"broker", "healthmcp", false},
 		{"broker", "internal/app", false},
 		{"ivr", "broker", false},
+		{"ivr/twiliotest", "ivr", false},
+		{"ivr/twiliotest", "session", false},
+		{"scenarios", "ivr/twiliotest", true},
 	}
 	for _, c := range cases {
 		row, ok := rowFor(c.dir)

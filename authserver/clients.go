@@ -45,7 +45,7 @@ var reClientID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // Secrets are generated here and kept only as SHA-256 hashes (they are 256
 // random bits, so a plain hash is enough).
 type Registry struct {
-	Store session.Store // must implement session.ClientStore (every store from session.Open does)
+	Store Store         // must implement session.ClientStore (every store from session.Open does)
 	Grace time.Duration // DefaultSecretGrace when zero
 	Now   func() time.Time
 }

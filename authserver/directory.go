@@ -54,7 +54,7 @@ func (d directory) keys(name, phone string) []string {
 // into keyed form (with the phone key added), computing the keys from each
 // patient's sealed profile. Seed runs it first; it is idempotent and cheap
 // when nothing is left to do.
-func MigrateDirectory(ctx context.Context, st session.Store, pepper []byte) (int, error) {
+func MigrateDirectory(ctx context.Context, st Store, pepper []byte) (int, error) {
 	d := newDirectory(pepper)
 	n, err := st.RekeyPatients(ctx, dirKeyPrefix, func(p session.Patient) []string { return d.keys(p.Name, p.Phone) })
 	if err != nil {

@@ -23,7 +23,7 @@ type ImportedPatient struct {
 // Importer upserts imported patients in batches by id and counts which were
 // new and which replaced an earlier import. It is not safe for concurrent use.
 type Importer struct {
-	Store     session.Store
+	Store     Store
 	Pepper    []byte
 	BatchSize int  // default 1000
 	DryRun    bool // count only (existence is checked row by row), write nothing

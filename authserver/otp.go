@@ -35,7 +35,7 @@ type OTPChannel interface {
 // codeBook stores AS-generated codes in the session store, hashed with a
 // per-code salt, valid TTL, single use.
 type codeBook struct {
-	Store session.Store
+	Store Store
 	TTL   time.Duration
 	Now   func() time.Time
 }
@@ -123,7 +123,7 @@ func (b codeBook) check(ctx context.Context, ref, code string) (bool, error) {
 // code is ever written) and checked against its stored hash.
 type OutboxChannel struct {
 	Path  string
-	Store session.Store
+	Store Store
 	TTL   time.Duration
 	Now   func() time.Time
 

@@ -90,7 +90,7 @@ const (
 // Seed writes the patients into the directory with their keyed directory
 // keys (name and number on file) and keyed hashes, after migrating any rows
 // still keyed in plaintext. It is idempotent (upsert by id).
-func Seed(ctx context.Context, st session.Store, pepper []byte, ps []DemoPatient) error {
+func Seed(ctx context.Context, st Store, pepper []byte, ps []DemoPatient) error {
 	const batch = 1000
 	if _, err := MigrateDirectory(ctx, st, pepper); err != nil {
 		return err

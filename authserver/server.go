@@ -43,7 +43,7 @@ const maxBody = 64 << 10
 // Config configures a Server. Zero values take the defaults of KBA-PROFILE.md.
 type Config struct {
 	Issuer         string // e.g. http://127.0.0.1:8081
-	Store          session.Store
+	Store          Store
 	Pepper         []byte            // HMAC key for DOB / SSN-4 references
 	LogKey         []byte            // key for session.Pseudonym in logs and audit
 	SigningKeys    []jose.JSONWebKey // ES256 private keys; first signs, all are published

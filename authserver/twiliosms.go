@@ -144,7 +144,7 @@ type TwilioMessaging struct {
 	HTTPClient          *http.Client
 	MessagingServiceSID string // preferred over From when set
 	From                string
-	Store               session.Store // where the hashed codes live
+	Store               Store // where the hashed codes live
 	TTL                 time.Duration
 	Now                 func() time.Time
 }
@@ -245,7 +245,7 @@ func (e *sendLimited) Is(target error) bool { return target == ErrSendLimited }
 // same words as after a real send.
 type SendGuard struct {
 	Next      OTPChannel
-	Store     session.Store
+	Store     Store
 	PerNumber int           // 0 = no per-number limit
 	PerPrefix int           // 0 = no per-prefix limit
 	Window    time.Duration // default 1 h

@@ -247,9 +247,7 @@ func TestCountryPrefix(t *testing.T) {
 // records Twilio's error code — never the number.
 func TestTextedCodeThroughFake(t *testing.T) {
 	f := newFake(t)
-	var st session.Store
 	e := newEnv(t, func(c *Config) {
-		st = c.Store
 		c.OTP = &SendGuard{Store: c.Store, PerNumber: 10, PerPrefix: 100, Now: c.Now,
 			Next: &TwilioMessaging{BaseURL: f.URL, AccountSID: fakeAccount, AuthToken: fakeToken, From: "+15555550000", Store: c.Store, Now: c.Now}}
 	})
@@ -303,7 +301,7 @@ func TestTextedCodeThroughFake(t *testing.T) {
 		t.Fatal("the code of a replaced send still works")
 	}
 
-	evs, err := st.ListAudit(context.Background(), session.AuditFilter{Type: "otp.send_failed"})
+	evs, err := e.st.ListAudit(context.Background(), session.AuditFilter{Type: "otp.send_failed"})
 	if err != nil || len(evs) != 4 {
 		t.Fatalf("otp.send_failed audit records: %d %v", len(evs), err)
 	}

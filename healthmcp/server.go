@@ -37,8 +37,8 @@ type Config struct {
 	// Attestations are extra identity attestations to serve (publisher
 	// attestations, rotation records from `voiceauth keys rotate`).
 	Attestations []json.RawMessage
-	Store        session.Store // revocation records (checked on every request) and audit; nil = neither
-	LogKey       []byte        // key for subject pseudonyms in logs and audit
+	Store        Store  // revocation records (checked on every request) and audit; nil = neither
+	LogKey       []byte // key for subject pseudonyms in logs and audit
 	HTTPClient   *http.Client
 	Logger       *slog.Logger
 	Now          func() time.Time

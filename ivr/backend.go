@@ -41,7 +41,7 @@ type AuthStep struct {
 	Need []string // "kba_name", "kba_birthdate", "kba_ssn_last4"
 }
 
-// Auth is the authorization side as the dialog sees it. The lead's adapter
+// Auth is the authorization side as the dialog sees it. The wiring's adapter
 // implements it over challenge + session; tokens never reach ivr.
 type Auth interface {
 	// Submit sends the answers given so far. flow is the adapter's opaque

@@ -18,20 +18,20 @@ func TestWebhookPromptDesign(t *testing.T) {
 	sid := "CA00000000000000000000000000000c01"
 	doc := parseTwiML(t, f.post("/twilio/voice", callForm(sid), nil))
 	g := doc.Verbs[0]
-	if g.XMLName.Local != "Gather" || g.attr("bargeIn") != "true" || g.attr("numDigits") != "1" || g.attr("finishOnKey") != "#" {
+	if g.XMLName.Local != "Gather" || g.Attr("bargeIn") != "true" || g.Attr("numDigits") != "1" || g.Attr("finishOnKey") != "#" {
 		t.Fatalf("name gather: %+v", g)
 	}
 	if len(g.Inner) != 2 {
 		t.Fatalf("want the prompt and the offer as two <Say>s, got %+v", g.Inner)
 	}
 	en, es := g.Inner[0], g.Inner[1]
-	if !strings.Contains(en.Text, "first and last name") || strings.Contains(en.Text, "español") || en.attr("language") != "en-US" || en.attr("voice") != lookupLang(spoken.English).Voice {
+	if !strings.Contains(en.Text, "first and last name") || strings.Contains(en.Text, "español") || en.Attr("language") != "en-US" || en.Attr("voice") != lookupLang(spoken.English).Voice {
 		t.Errorf("English prompt: %+v", en)
 	}
 	if len(strings.Fields(en.Text)) > 12 {
 		t.Errorf("greeting + question is %d words: %q", len(strings.Fields(en.Text)), en.Text)
 	}
-	if es.Text != "Para español, oprima dos." || es.attr("language") != "es-US" || es.attr("voice") != lookupLang(spoken.Spanish).Voice {
+	if es.Text != "Para español, oprima dos." || es.Attr("language") != "es-US" || es.Attr("voice") != lookupLang(spoken.Spanish).Voice {
 		t.Errorf("Spanish offer: %+v", es)
 	}
 	// A re-prompt repeats the offer.
@@ -43,7 +43,7 @@ func TestWebhookPromptDesign(t *testing.T) {
 	// Once the name is given the offer is gone; the keyed date has a count.
 	doc = parseTwiML(t, f.post("/twilio/gather?turn=1", callForm(sid, "SpeechResult", "Maria Garcia"), nil))
 	g = doc.Verbs[0]
-	if len(g.Inner) != 1 || g.attr("numDigits") != "8" || g.attr("bargeIn") != "true" || !strings.Contains(g.Inner[0].Text, "Or key 8 digits: month, day, year") {
+	if len(g.Inner) != 1 || g.Attr("numDigits") != "8" || g.Attr("bargeIn") != "true" || !strings.Contains(g.Inner[0].Text, "Or key 8 digits: month, day, year") {
 		t.Errorf("date gather: %+v", g)
 	}
 }
@@ -88,11 +88,11 @@ func TestRelayPromptDesign(t *testing.T) {
 			langs = append(langs, in)
 		}
 	}
-	if cr.XMLName.Local != "ConversationRelay" || len(langs) != len(languages) || cr.attr("hints") != lookupLang(spoken.English).MenuHints || nonce == "" {
+	if cr.XMLName.Local != "ConversationRelay" || len(langs) != len(languages) || cr.Attr("hints") != lookupLang(spoken.English).MenuHints || nonce == "" {
 		t.Fatalf("relay TwiML: %+v", doc.Verbs[0])
 	}
 	for i, l := range languages {
-		if langs[i].attr("code") != l.Tag || langs[i].attr("voice") != l.RelayVoice || langs[i].attr("ttsProvider") != "Amazon" {
+		if langs[i].Attr("code") != l.Tag || langs[i].Attr("voice") != l.RelayVoice || langs[i].Attr("ttsProvider") != "Amazon" {
 			t.Errorf("<Language> %d: %+v", i, langs[i])
 		}
 	}

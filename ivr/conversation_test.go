@@ -3,54 +3,28 @@ package ivr
 import (
 	"context"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/voiceauth/voiceauth/ivr/twiliotest"
 )
 
-// twimlDoc is the subset of TwiML the tests read, parsed as XML (twilio-go
-// emits attributes in random order, so never compare strings).
-type twimlDoc struct {
-	XMLName xml.Name    `xml:"Response"`
-	Verbs   []twimlVerb `xml:",any"`
-}
-
-type twimlVerb struct {
-	XMLName xml.Name
-	Attrs   []xml.Attr  `xml:",any,attr"`
-	Text    string      `xml:",chardata"`
-	Inner   []twimlVerb `xml:",any"`
-}
-
-func (v twimlVerb) attr(name string) string {
-	for _, a := range v.Attrs {
-		if a.Name.Local == name {
-			return a.Value
-		}
-	}
-	return ""
-}
+// twimlDoc is a TwiML answer as the caller's phone acts on it (twiliotest).
+type (
+	twimlDoc  = twiliotest.TwiML
+	twimlVerb = twiliotest.Verb
+)
 
 func parseTwiML(t testing.TB, resp *http.Response) twimlDoc {
 	t.Helper()
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("status %d: %s", resp.StatusCode, b)
-	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/xml") {
-		t.Fatalf("content type %q", ct)
-	}
-	var d twimlDoc
-	if err := xml.Unmarshal(b, &d); err != nil {
-		t.Fatalf("bad TwiML %s: %v", b, err)
+	d, err := twiliotest.ReadTwiML(resp)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return d
 }
@@ -379,8 +353,8 @@ func (w *webhookRunner) follow(resp *http.Response) reply {
 			case "Say":
 				says = append(says, v.Text)
 			case "Gather":
-				w.action = v.attr("action")
-				if v.attr("input") != "dtmf speech" || v.attr("actionOnEmptyResult") != "true" || v.attr("speechTimeout") != "auto" {
+				w.action = v.Attr("action")
+				if v.Attr("input") != "dtmf speech" || v.Attr("actionOnEmptyResult") != "true" || v.Attr("speechTimeout") != "auto" {
 					t.Errorf("Gather attributes: %v", v.Attrs)
 				}
 				for _, in := range v.Inner {
@@ -441,16 +415,15 @@ func (w *relayRunner) start(sid string) reply {
 	t := w.f.t
 	w.sid = sid
 	doc := parseTwiML(t, w.f.post("/twilio/voice", callForm(sid, "CallStatus", "ringing"), nil))
-	if len(doc.Verbs) != 1 || doc.Verbs[0].XMLName.Local != "Connect" || doc.Verbs[0].attr("action") != "/twilio/relay/done" {
+	if len(doc.Verbs) != 1 || doc.Verbs[0].XMLName.Local != "Connect" || doc.Verbs[0].Attr("action") != "/twilio/relay/done" {
 		t.Fatalf("voice TwiML %+v", doc)
 	}
 	cr := doc.Verbs[0].Inner[0]
-	wsURL := cr.attr("url")
-	if want := "ws" + strings.TrimPrefix(w.f.base, "http") + "/twilio/relay"; wsURL != want || cr.attr("dtmfDetection") != "true" {
-		t.Fatalf("ConversationRelay url=%q dtmf=%q", wsURL, cr.attr("dtmfDetection"))
+	wsURL := cr.Attr("url")
+	if want := "ws" + strings.TrimPrefix(w.f.base, "http") + "/twilio/relay"; wsURL != want || cr.Attr("dtmfDetection") != "true" {
+		t.Fatalf("ConversationRelay url=%q dtmf=%q", wsURL, cr.Attr("dtmfDetection"))
 	}
-	hdr := http.Header{"X-Twilio-Signature": {sign(testToken, wsURL, url.Values{})}}
-	ws, resp, err := websocket.DefaultDialer.Dial(wsURL, hdr)
+	ws, resp, err := w.f.phone().DialRelay(context.Background(), wsURL)
 	if err != nil {
 		t.Fatalf("dial: %v %v", err, resp)
 	}

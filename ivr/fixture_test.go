@@ -3,10 +3,7 @@ package ivr
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -14,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -22,29 +18,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/voiceauth/voiceauth/ivr/twiliotest"
 	"github.com/voiceauth/voiceauth/session"
 )
 
 const testToken = "test-auth-token-0123456789abcdef"
 
-// sign computes X-Twilio-Signature independently of twilio-go
-// (telephony.md §3.1): HMAC-SHA1 over the URL plus sorted name+value pairs.
-func sign(token, u string, params url.Values) string {
-	keys := make([]string, 0, len(params))
-	for k := range params {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(u)
-	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteString(params.Get(k))
-	}
-	m := hmac.New(sha1.New, []byte(token))
-	m.Write([]byte(b.String()))
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))
-}
+// sign is Twilio's request signer (twiliotest), written independently of
+// the twilio-go validator the server checks with.
+var sign = twiliotest.Sign
 
 type demoPatient struct {
 	id, name, dob, ssn4 string
@@ -345,20 +327,24 @@ func newFixture(t testing.TB, frontend string, tweak func(*Config)) *fixture {
 	return f
 }
 
-// post sends a signed form POST to path (which may carry a query).
+// post sends a signed form POST to path (which may carry a query), as
+// Twilio would (twiliotest.Phone).
 func (f *fixture) post(path string, form url.Values, hdr map[string]string) *http.Response {
 	f.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, f.base+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", sign(testToken, f.base+path, form))
+	h := http.Header{}
 	for k, v := range hdr {
-		req.Header.Set(k, v)
+		h.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := f.phone().Post(context.Background(), path, form, h)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	return resp
+}
+
+// phone is Twilio's side of calls into the fixture's server.
+func (f *fixture) phone() *twiliotest.Phone {
+	return &twiliotest.Phone{PublicURL: f.base, AuthToken: testToken}
 }
 
 func callForm(sid string, extra ...string) url.Values {

@@ -377,7 +377,8 @@ func (c *relayCall) current() (*State, error) {
 func (c *relayCall) invalidate() { c.call, c.st = nil, nil }
 
 // apply runs fn on the cached state and writes it with the cached version;
-// on a conflict (someone else wrote) it falls back to Server.update.
+// on a conflict (someone else wrote) it falls back to Server.update
+// (writeCached).
 func (c *relayCall) apply(fn func(*session.Call, *State) bool) (*State, error) {
 	if _, err := c.current(); err != nil {
 		return nil, err
@@ -391,20 +392,12 @@ func (c *relayCall) apply(fn func(*session.Call, *State) bool) (*State, error) {
 		}
 		return c.st, nil
 	}
-	raw, err := json.Marshal(c.st)
-	if err == nil {
-		c.call.State = raw
-		err = c.s.cfg.Store.UpdateCall(c.s.base, c.call)
-	}
-	if err == nil {
-		c.s.observe(c.sid, &before, c.st)
+	fresh, err := c.s.writeCached(c.s.base, c.sid, c.call, &before, c.st, fn)
+	if fresh {
 		return c.st, nil
 	}
 	c.invalidate()
-	if !errors.Is(err, session.ErrConflict) {
-		return nil, err
-	}
-	if _, err := c.s.update(c.s.base, c.sid, fn); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if lost {

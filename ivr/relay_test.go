@@ -12,11 +12,12 @@ import (
 	"github.com/gorilla/websocket"
 )
 
+// dialRelay opens the relay socket as Twilio would, or with sig when set.
 func dialRelay(t testing.TB, f *fixture, sig string) (*websocket.Conn, *http.Response, error) {
 	t.Helper()
-	u := "ws" + strings.TrimPrefix(f.base, "http") + "/twilio/relay"
+	u := f.phone().WebsocketURL("/twilio/relay")
 	if sig == "" {
-		sig = sign(testToken, u, url.Values{})
+		return f.phone().DialRelay(context.Background(), u)
 	}
 	return websocket.DefaultDialer.Dial(u, http.Header{"X-Twilio-Signature": {sig}})
 }
@@ -55,8 +56,8 @@ func relayNonce(doc twimlDoc) string {
 	for _, v := range doc.Verbs {
 		for _, cr := range v.Inner {
 			for _, p := range cr.Inner {
-				if p.XMLName.Local == "Parameter" && p.attr("name") == relayNonceParam {
-					return p.attr("value")
+				if p.XMLName.Local == "Parameter" && p.Attr("name") == relayNonceParam {
+					return p.Attr("value")
 				}
 			}
 		}

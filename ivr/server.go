@@ -27,7 +27,7 @@ type Config struct {
 	AuthTokens     []string // Twilio auth tokens (two during rotation)
 	Frontend       string   // "gather" (default) or "relay"
 	TransferNumber string   // default +15555550100
-	Store          session.Store
+	Store          CallStore
 	Auth           Auth
 	Tools          Tools
 	CallRefKey     []byte // call_ref = HMAC-SHA256(CallRefKey, CallSid)
@@ -484,24 +484,13 @@ func (s *Server) startDrive(sid string, call *session.Call, st *State) *driveRun
 				call = nil // someone else moved the call on; re-read
 				continue
 			}
-			raw, err := json.Marshal(st)
-			if err == nil {
-				call.State = raw
-				err = s.cfg.Store.UpdateCall(s.base, call)
-			}
-			switch {
-			case err == nil:
-				s.remember(call)
-				s.observe(sid, &before, st)
-			case errors.Is(err, session.ErrConflict):
-				call = nil
-				if _, err := s.update(s.base, sid, apply); err != nil {
-					s.log.Error("job result", "call", s.pseudo("call", sid), "err", errKind(err))
-					return
-				}
-			default:
+			fresh, err := s.writeCached(s.base, sid, call, &before, st, apply)
+			if err != nil {
 				s.log.Error("job result", "call", s.pseudo("call", sid), "err", errKind(err))
 				return
+			}
+			if !fresh {
+				call = nil
 			}
 		}
 	}()

@@ -16,7 +16,7 @@ import (
 
 // countingStore records which store methods the webhooks call.
 type countingStore struct {
-	session.Store
+	CallStore
 	mu  sync.Mutex
 	ops []string
 }
@@ -37,42 +37,37 @@ func (c *countingStore) take() []string {
 
 func (c *countingStore) CreateCall(ctx context.Context, call *session.Call) error {
 	c.note("CreateCall")
-	return c.Store.CreateCall(ctx, call)
+	return c.CallStore.CreateCall(ctx, call)
 }
 
 func (c *countingStore) CreateCallClaimed(ctx context.Context, r *session.Record, call *session.Call) error {
 	c.note("CreateCallClaimed")
-	return c.Store.CreateCallClaimed(ctx, r, call)
+	return c.CallStore.CreateCallClaimed(ctx, r, call)
 }
 
 func (c *countingStore) GetCall(ctx context.Context, id string) (*session.Call, error) {
 	c.note("GetCall")
-	return c.Store.GetCall(ctx, id)
+	return c.CallStore.GetCall(ctx, id)
 }
 
 func (c *countingStore) UpdateCall(ctx context.Context, call *session.Call) error {
 	c.note("UpdateCall")
-	return c.Store.UpdateCall(ctx, call)
+	return c.CallStore.UpdateCall(ctx, call)
 }
 
 func (c *countingStore) PutRecord(ctx context.Context, r *session.Record) error {
 	c.note("PutRecord")
-	return c.Store.PutRecord(ctx, r)
+	return c.CallStore.PutRecord(ctx, r)
 }
 
 func (c *countingStore) GetRecord(ctx context.Context, kind, key string) (*session.Record, error) {
 	c.note("GetRecord")
-	return c.Store.GetRecord(ctx, kind, key)
+	return c.CallStore.GetRecord(ctx, kind, key)
 }
 
 func (c *countingStore) UpdateRecord(ctx context.Context, r *session.Record) error {
 	c.note("UpdateRecord")
-	return c.Store.UpdateRecord(ctx, r)
-}
-
-func (c *countingStore) GetTokens(ctx context.Context, id string) (session.TokenSet, error) {
-	c.note("GetTokens")
-	return c.Store.GetTokens(ctx, id)
+	return c.CallStore.UpdateRecord(ctx, r)
 }
 
 // A new incoming call costs one store write (claim and call in one
@@ -83,7 +78,7 @@ func TestIncomingCallStoreWork(t *testing.T) {
 	for _, frontend := range []string{FrontendGather, FrontendRelay} {
 		t.Run(frontend, func(t *testing.T) {
 			cs := &countingStore{}
-			f := newFixture(t, frontend, func(c *Config) { cs.Store = c.Store; c.Store = cs })
+			f := newFixture(t, frontend, func(c *Config) { cs.CallStore = c.Store; c.Store = cs })
 			sid := "CA" + strings.Repeat("7", 32)
 			read := func(resp *http.Response) string {
 				t.Helper()
@@ -125,7 +120,7 @@ func TestIncomingCallStoreWork(t *testing.T) {
 // before it is answered.
 func TestGatherTurnStoreWork(t *testing.T) {
 	cs := &countingStore{}
-	f := newFixture(t, FrontendGather, func(c *Config) { cs.Store = c.Store; c.Store = cs })
+	f := newFixture(t, FrontendGather, func(c *Config) { cs.CallStore = c.Store; c.Store = cs })
 	ctx := context.Background()
 	sid := "CA" + strings.Repeat("8", 32)
 	gather := func(turn int, digits, idem string) twimlDoc {
@@ -137,7 +132,7 @@ func TestGatherTurnStoreWork(t *testing.T) {
 	cs.take()
 
 	// Turn 0, "*" (repeat): one write, no read.
-	if a := gather(0, "*", "i1").Verbs[0].attr("action"); a != "/twilio/gather?turn=1" {
+	if a := gather(0, "*", "i1").Verbs[0].Attr("action"); a != "/twilio/gather?turn=1" {
 		t.Fatalf("after turn 0: action %q", a)
 	}
 	if ops := cs.take(); !slices.Equal(ops, []string{"UpdateCall"}) {
@@ -160,18 +155,18 @@ func TestGatherTurnStoreWork(t *testing.T) {
 	version := c.Version
 
 	// Turn 1 is stale now: it must change nothing and answer turn 2's TwiML.
-	if a := gather(1, "*", "i2").Verbs[0].attr("action"); a != "/twilio/gather?turn=2" {
+	if a := gather(1, "*", "i2").Verbs[0].Attr("action"); a != "/twilio/gather?turn=2" {
 		t.Errorf("stale turn answered with action %q, want turn 2's", a)
 	}
 	if c, _ := f.store.GetCall(ctx, sid); c.Version != version {
 		t.Errorf("stale turn was applied: version %d, want %d", c.Version, version)
 	}
 	// A repeated delivery of the cached turn is checked against the store too.
-	if a := gather(0, "*", "i1").Verbs[0].attr("action"); a != "/twilio/gather?turn=2" {
+	if a := gather(0, "*", "i1").Verbs[0].Attr("action"); a != "/twilio/gather?turn=2" {
 		t.Errorf("retried delivery answered with action %q, want turn 2's", a)
 	}
 	// The current turn applies on the stored state.
-	if a := gather(2, "*", "i3").Verbs[0].attr("action"); a != "/twilio/gather?turn=3" {
+	if a := gather(2, "*", "i3").Verbs[0].Attr("action"); a != "/twilio/gather?turn=3" {
 		t.Errorf("current turn: action %q, want turn 3's", a)
 	}
 	if c, _ := f.store.GetCall(ctx, sid); c.Version != version+1 {

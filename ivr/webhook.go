@@ -317,26 +317,10 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	ended := false
-	_, err := s.update(r.Context(), sid, func(c *session.Call, st *State) bool {
-		ended = false
-		if c.Ended {
-			return false
-		}
-		c.Ended, ended = true, true
-		st.Pending = nil
-		if st.Outcome == "" {
-			st.Outcome = OutcomeHungUp
-		}
-		return true
-	})
-	if err != nil && !errors.Is(err, session.ErrNotFound) {
+	if err := s.Driver().Hangup(r.Context(), sid); err != nil {
 		s.log.Error("status callback", "call", s.pseudo("call", sid), "err", errKind(err))
 		http.Error(w, "store", http.StatusInternalServerError)
 		return
-	}
-	if ended || errors.Is(err, session.ErrNotFound) {
-		s.endCall(sid)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

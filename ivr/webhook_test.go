@@ -305,7 +305,7 @@ func TestWebhookSpanish(t *testing.T) {
 	body(t, f.post("/twilio/voice", callForm(sid), nil))
 	doc := parseTwiML(t, f.post("/twilio/gather?turn=0", callForm(sid, "Digits", "2"), nil))
 	g := doc.Verbs[0]
-	if g.XMLName.Local != "Gather" || g.attr("language") != "es-US" || g.Inner[0].attr("language") != "es-US" ||
+	if g.XMLName.Local != "Gather" || g.Attr("language") != "es-US" || g.Inner[0].Attr("language") != "es-US" ||
 		!strings.Contains(g.Inner[0].Text, "nombre y apellido") {
 		t.Errorf("Spanish gather: %+v", g)
 	}

@@ -64,7 +64,7 @@ type Pin struct {
 	PinnedAt                  time.Time
 }
 
-// PinStore keeps pins (the lead adapts session.Store to it).
+// PinStore keeps pins (the wiring adapts session.Store's pins to it).
 type PinStore interface {
 	GetPin(ctx context.Context, server string) (*Pin, error) // ErrNoPin
 	PutPin(ctx context.Context, p *Pin) error

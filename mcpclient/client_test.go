@@ -22,7 +22,7 @@ import (
 	"github.com/voiceauth/voiceauth/mcpidentity"
 )
 
-// memPins is an in-memory PinStore (the real one is session.Store, adapted by the lead).
+// memPins is an in-memory PinStore (the real one adapts session.Store's pins).
 type memPins struct {
 	mu   sync.Mutex
 	pins map[string]Pin

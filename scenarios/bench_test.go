@@ -5,13 +5,15 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/voiceauth/voiceauth/ivr/twiliotest"
 )
 
 func BenchmarkSign(b *testing.B) {
 	form := url.Values{"CallSid": {NewCallSid()}, "AccountSid": {"AC1"}, "From": {"+15555550101"}, "To": {"+15555550199"},
 		"CallStatus": {"in-progress"}, "Direction": {"inbound"}, "SpeechResult": {"Maria Garcia"}, "Confidence": {"0.91"}}
 	for b.Loop() {
-		Sign("token", "http://127.0.0.1:8080/twilio/gather", form)
+		twiliotest.Sign("token", "http://127.0.0.1:8080/twilio/gather", form)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/twilio/twilio-go/twiml"
 
 	"github.com/voiceauth/voiceauth/internal/cli"
+	"github.com/voiceauth/voiceauth/ivr/twiliotest"
 )
 
 // BareWebhook is the benchmark peer of `voiceauth bench webhook`: about the
@@ -159,7 +160,7 @@ func incomingCalls(token, publicURL string, n int) []blastRequest {
 		form := url.Values{"CallSid": {NewCallSid()}, "AccountSid": {"AC" + strings.Repeat("0", 32)},
 			"From": {"+1555600" + fmt.Sprintf("%04d", i%10000)}, "To": {"+15555550100"}, "CallStatus": {"ringing"},
 			"Direction": {"inbound"}, "ApiVersion": {"2010-04-01"}}
-		out[i] = blastRequest{path: "/twilio/voice", body: form.Encode(), sig: Sign(token, publicURL+"/twilio/voice", form)}
+		out[i] = blastRequest{path: "/twilio/voice", body: form.Encode(), sig: twiliotest.Sign(token, publicURL+"/twilio/voice", form)}
 	}
 	return out
 }
@@ -190,7 +191,7 @@ func firstTurns(ctx context.Context, base, token, publicURL string, calls []blas
 		form, _ := url.ParseQuery(c.body)
 		form.Set("CallStatus", "in-progress")
 		form.Set("Digits", "*")
-		out = append(out, blastRequest{path: action, body: form.Encode(), sig: Sign(token, publicURL+action, form)})
+		out = append(out, blastRequest{path: action, body: form.Encode(), sig: twiliotest.Sign(token, publicURL+action, form)})
 	}
 	return out, nil
 }

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/voiceauth/voiceauth/ivr/twiliotest"
 )
 
 // The benchmark peer is a real Twilio webhook handler: it refuses a forged
@@ -32,7 +34,7 @@ func TestBareWebhook(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	forged := calls[0]
-	forged.sig = Sign("other", "https://example.test/twilio/voice", mustQuery(t, forged.body))
+	forged.sig = twiliotest.Sign("other", "https://example.test/twilio/voice", mustQuery(t, forged.body))
 	if code, _ := post(forged); code != http.StatusForbidden {
 		t.Fatalf("forged signature: HTTP %d", code)
 	}
@@ -50,7 +52,7 @@ func TestBareWebhook(t *testing.T) {
 	stranger := turns[0]
 	f := mustQuery(t, stranger.body)
 	f.Set("CallSid", NewCallSid())
-	stranger.body, stranger.sig = f.Encode(), Sign("tok", "https://example.test"+stranger.path, f)
+	stranger.body, stranger.sig = f.Encode(), twiliotest.Sign("tok", "https://example.test"+stranger.path, f)
 	if code, _ := post(stranger); code != http.StatusNotFound {
 		t.Fatalf("unknown call's turn: HTTP %d", code)
 	}

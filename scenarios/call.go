@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/voiceauth/voiceauth/ivr/twiliotest"
 )
 
 // Reply is what the caller heard in response to one action.
@@ -150,9 +152,9 @@ func (p *webhookPhone) post(ctx context.Context, public string, form url.Values,
 	switch sig {
 	case "missing":
 	case "forged":
-		req.Header.Set("X-Twilio-Signature", Sign(p.t.AuthToken+"x", public, form))
+		req.Header.Set("X-Twilio-Signature", twiliotest.Sign(p.t.AuthToken+"x", public, form))
 	default:
-		req.Header.Set("X-Twilio-Signature", Sign(p.t.AuthToken, public, form))
+		req.Header.Set("X-Twilio-Signature", twiliotest.Sign(p.t.AuthToken, public, form))
 	}
 	resp, err := p.t.client().Do(req)
 	if err != nil {
@@ -454,9 +456,9 @@ func (p *relayPhone) answer(ctx context.Context, t *Turn) (Reply, error) {
 	switch t.Signature {
 	case "missing":
 	case "forged":
-		hdr.Set("X-Twilio-Signature", Sign(p.t.AuthToken+"x", p.wsURL, nil))
+		hdr.Set("X-Twilio-Signature", twiliotest.Sign(p.t.AuthToken+"x", p.wsURL, nil))
 	default:
-		hdr.Set("X-Twilio-Signature", Sign(p.t.AuthToken, p.wsURL, nil))
+		hdr.Set("X-Twilio-Signature", twiliotest.Sign(p.t.AuthToken, p.wsURL, nil))
 	}
 	dialURL := p.sendURL(p.wsURL)
 	// The public URL may be ws(s):// of an https public base; map it.

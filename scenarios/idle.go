@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/voiceauth/voiceauth/ivr/twiliotest"
 )
 
 // IdleConfig drives an idle-call run: open Calls signed ConversationRelay
@@ -110,7 +112,7 @@ func openRelaySession(ctx context.Context, target *Target, from string, timeout 
 		return nil, 0, fmt.Errorf("/twilio/voice did not connect a ConversationRelay (verbs %v); is the target in relay mode?", tw.Verbs)
 	}
 	hdr := http.Header{}
-	hdr.Set("X-Twilio-Signature", Sign(target.AuthToken, tw.Relay.URL, nil))
+	hdr.Set("X-Twilio-Signature", twiliotest.Sign(target.AuthToken, tw.Relay.URL, nil))
 	dialURL := tw.Relay.URL
 	if pub := wsForm(target.publicURL()); strings.HasPrefix(dialURL, pub) {
 		dialURL = wsForm(target.VoiceURL) + strings.TrimPrefix(dialURL, pub)

@@ -2,9 +2,7 @@ package main
 
 import (
 	"bufio"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"io"
@@ -15,13 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/voiceauth/voiceauth/internal/canary"
+	"github.com/voiceauth/voiceauth/ivr/twiliotest"
 )
 
 // The test binary doubles as the voiceauth binary: with VOICEAUTH_TEST_EXEC
@@ -104,21 +102,6 @@ type caller struct {
 	from      string
 }
 
-func twilioSign(token, fullURL string, form url.Values) string {
-	keys := make([]string, 0, len(form))
-	for k := range form {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	s := fullURL
-	for _, k := range keys {
-		s += k + form.Get(k)
-	}
-	m := hmac.New(sha1.New, []byte(token))
-	m.Write([]byte(s))
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))
-}
-
 type heard struct{ said, action, redirect string }
 
 // post sends one signed webhook to the instance at voiceAddr.
@@ -129,10 +112,8 @@ func (c *caller) post(voiceAddr, pathQuery string, form url.Values) heard {
 	form.Set("From", c.from)
 	form.Set("To", "+15555550000")
 	form.Set("StirVerstat", "TN-Validation-Passed-A")
-	req, _ := http.NewRequest(http.MethodPost, "http://"+voiceAddr+pathQuery, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", twilioSign(c.token, c.publicURL+pathQuery, form))
-	resp, err := http.DefaultClient.Do(req)
+	phone := twiliotest.Phone{PublicURL: c.publicURL, Target: "http://" + voiceAddr, AuthToken: c.token}
+	resp, err := phone.Post(context.Background(), pathQuery, form, nil)
 	if err != nil {
 		c.t.Fatalf("POST %s: %v", pathQuery, err)
 	}

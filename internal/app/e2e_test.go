@@ -3,16 +3,12 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/xml"
 	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +17,7 @@ import (
 
 	"github.com/voiceauth/voiceauth/internal/app"
 	"github.com/voiceauth/voiceauth/internal/canary"
+	"github.com/voiceauth/voiceauth/ivr/twiliotest"
 )
 
 // syncBuffer collects the stack's logs for the PHI grep.
@@ -61,27 +58,6 @@ func startStack(t testing.TB, cfg app.Config) (*app.Stack, *syncBuffer) {
 		}
 	})
 	return st, logs
-}
-
-// sign computes X-Twilio-Signature independently of twilio-go: base64 of
-// HMAC-SHA1(token, url + each POST key and value, keys sorted).
-func sign(token, fullURL string, form url.Values) string {
-	keys := make([]string, 0, len(form))
-	for k := range form {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(fullURL)
-	for _, k := range keys {
-		for _, v := range form[k] {
-			b.WriteString(k)
-			b.WriteString(v)
-		}
-	}
-	m := hmac.New(sha1.New, []byte(token))
-	m.Write([]byte(b.String()))
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
 // twiml is the subset of TwiML a caller's phone acts on.
@@ -148,11 +124,8 @@ func (p *phone) send(path string, form url.Values) (int, []byte) {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	target := p.st.VoiceURL + u.RequestURI()
-	req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", sign(p.st.TwilioAuthToken, p.st.PublicURL+u.RequestURI(), form))
-	resp, err := http.DefaultClient.Do(req)
+	phone := twiliotest.Phone{PublicURL: p.st.PublicURL, Target: p.st.VoiceURL, AuthToken: p.st.TwilioAuthToken}
+	resp, err := phone.Post(context.Background(), u.RequestURI(), form, nil)
 	if err != nil {
 		p.t.Fatalf("POST %s: %v", path, err)
 	}
@@ -298,8 +271,8 @@ func TestForgedWebhookRejected(t *testing.T) {
 	form := url.Values{"CallSid": {"CAforged"}, "From": {"+15555550101"}, "To": {"+15555550000"}}
 	for name, sig := range map[string]string{
 		"unsigned":    "",
-		"wrong token": sign("not-the-token", st.PublicURL+"/twilio/voice", form),
-		"other URL":   sign(st.TwilioAuthToken, st.PublicURL+"/twilio/gather", form),
+		"wrong token": twiliotest.Sign("not-the-token", st.PublicURL+"/twilio/voice", form),
+		"other URL":   twiliotest.Sign(st.TwilioAuthToken, st.PublicURL+"/twilio/gather", form),
 	} {
 		req, _ := http.NewRequest(http.MethodPost, st.VoiceURL+"/twilio/voice", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

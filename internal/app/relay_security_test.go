@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/voiceauth/voiceauth/internal/app"
+	"github.com/voiceauth/voiceauth/ivr/twiliotest"
 )
 
 var (
@@ -80,7 +81,8 @@ func dialRelayCall(t *testing.T, st *app.Stack, sid, from string) *relayPhone {
 	if wsURL == "" || len(params) == 0 {
 		t.Fatalf("no ConversationRelay with parameters in %+v", doc)
 	}
-	ws, resp, err := websocket.DefaultDialer.Dial(wsURL, http.Header{"X-Twilio-Signature": {sign(st.TwilioAuthToken, wsURL, url.Values{})}})
+	phone := twiliotest.Phone{PublicURL: st.PublicURL, AuthToken: st.TwilioAuthToken}
+	ws, resp, err := phone.DialRelay(context.Background(), wsURL)
 	if err != nil {
 		t.Fatalf("dial %s: %v %v", wsURL, err, resp)
 	}

@@ -1,4 +1,4 @@
-package scenarios
+package twiliotest
 
 import (
 	"net/url"
