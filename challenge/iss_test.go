@@ -226,3 +226,29 @@ func TestCredentialsStayWithTheirIssuer(t *testing.T) {
 		})
 	}
 }
+
+// FuzzChallengeIss: any answer body is read without panic, and one the
+// check lets through names no issuer but the flow's.
+func FuzzChallengeIss(f *testing.F) {
+	f.Add(200, []byte(`{"authorization_code":"c","iss":"https://as.example"}`), true)
+	f.Add(400, []byte(`{"error":"insufficient_authorization","iss":"https://evil.example"}`), false)
+	f.Add(200, []byte(`{"ISS":"x","iss":"https://as.example"}`), false)
+	f.Fuzz(func(t *testing.T, status int, body []byte, promised bool) {
+		as := ASMetadata{Issuer: "https://as.example", AuthorizationResponseISSSupported: promised}
+		if checkChallengeIss(as, as.Issuer, &response{status: status, header: http.Header{}, body: body}) != nil {
+			return
+		}
+		var v struct {
+			Iss *string `json:"iss"`
+		}
+		if decodeJSON(body, &v) != nil {
+			return
+		}
+		if v.Iss != nil && *v.Iss != as.Issuer {
+			t.Fatalf("iss %q accepted", *v.Iss)
+		}
+		if v.Iss == nil && promised && status == 200 {
+			t.Fatal("missing iss accepted although promised")
+		}
+	})
+}
