@@ -535,7 +535,9 @@ func (a *authTransport) roundTrip(req *http.Request) (*http.Response, error) {
 			}
 			r.Body = body
 		}
-		r.Header.Set("Authorization", "Bearer "+tok)
+		if tok != "" { // no token yet: no header (an empty bearer is malformed); the 401 asks Renew
+			r.Header.Set("Authorization", "Bearer "+tok)
+		}
 		resp, err := a.base.RoundTrip(r)
 		if err != nil {
 			return nil, err
