@@ -94,3 +94,12 @@ func (c *Client) credentialIssuer(issuer string, bind bool) error {
 	}
 	return nil
 }
+
+// Issued reports whether t was obtained from d's authorization server for
+// d's resource: a caller holding a stored token set checks it against the
+// current discovery before sending the token to the MCP server, so a token
+// of the AS the resource named before is never presented after the PRM
+// names another (MCP 2026-07-28: tokens and credentials are keyed by issuer).
+func (d *Discovery) Issued(t *Token) bool {
+	return d != nil && t != nil && t.Issuer != "" && t.Issuer == d.AS.Issuer && t.Resource == d.Resource
+}

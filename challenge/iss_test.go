@@ -200,6 +200,13 @@ func TestCredentialsStayWithTheirIssuer(t *testing.T) {
 				t.Fatalf("discover: %v", err)
 			}
 
+			// The stored token is not for what the resource names now.
+			if d2, err := c.Discover(ctx, mcp.URL); err == nil && d2.Issued(tok) {
+				t.Fatal("a token of AS 1 reported as issued by AS 2")
+			}
+			if !d1.Issued(tok) {
+				t.Fatal("the token does not match the discovery it came from")
+			}
 			// The stored token refreshes at AS 1, its issuer.
 			nt, err := c.Refresh(ctx, tok)
 			if err != nil || nt.Issuer != as1.Issuer {
