@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -175,5 +176,45 @@ func TestConnectRefusalRenewsOnce(t *testing.T) {
 	}
 	if len(tok.renews) != 1 {
 		t.Fatalf("renewals %d, want 1", len(tok.renews))
+	}
+}
+
+// TestNegotiationForgetsOnFailure: a connection that fails on the
+// remembered revision drops the memo, so the next one negotiates afresh
+// (a server that moved to 2026-07-28 only is found at once, not in an hour).
+func TestNegotiationForgetsOnFailure(t *testing.T) {
+	log := &methodLog{}
+	var failInit sync.Mutex
+	fail := false
+	gate := func(w http.ResponseWriter, r *http.Request) bool {
+		if !log.gate(w, r) {
+			return false
+		}
+		failInit.Lock()
+		defer failInit.Unlock()
+		if fail && strings.Contains(peekBody(r), `"initialize"`) {
+			fail = false
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return false
+		}
+		return true
+	}
+	url := (&testServer{key: newKey(t), gate: gate}).start(t)
+	cfg := &Config{Pins: newMemPins()}
+	connectAndEcho(t, cfg, url)
+	log.take()
+
+	failInit.Lock()
+	fail = true
+	failInit.Unlock()
+	if _, err := cfg.Connect(t.Context(), url, &staticTokens{tokens: []string{"t"}}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("err %v, want ErrUnavailable", err)
+	}
+	if got := log.take(); slices.Contains(got, "server/discover") {
+		t.Fatalf("the remembered revision was not used: %v", got)
+	}
+	connectAndEcho(t, cfg, url)
+	if got := log.take(); !slices.Contains(got, "server/discover") {
+		t.Fatalf("after a failure the client did not negotiate again: %v", got)
 	}
 }
