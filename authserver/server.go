@@ -308,6 +308,7 @@ func (s *Server) Metadata() challenge.ASMetadata {
 		TokenEndpointAuthSigningAlgs:      assertionAlgNames(),
 		KBAFieldsSupported:                []string{challenge.FieldName, challenge.FieldBirthdate, challenge.FieldSSNLast4},
 		ACRValuesSupported:                []string{challenge.ACRKBA, challenge.ACRKBAOTP},
+		AuthorizationResponseISSSupported: true, // every challenge response carries iss (iss.go)
 	}
 }
 
@@ -320,7 +321,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET "+wk, s.handleMetadata)
 	mux.HandleFunc("GET /jwks", s.handleJWKS)
-	mux.HandleFunc("POST /challenge", s.form(s.handleChallenge))
+	mux.HandleFunc("POST /challenge", s.form(s.withIss(s.handleChallenge)))
 	mux.HandleFunc("POST /token", s.form(s.handleToken))
 	mux.HandleFunc("POST /introspect", s.form(s.handleIntrospect))
 	mux.HandleFunc("POST /revoke", s.form(s.handleRevoke))

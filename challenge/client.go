@@ -59,6 +59,9 @@ type Client struct {
 	asCache   map[string]cached[ASMetadata]
 	prmCache  map[string]cached[ProtectedResourceMetadata]
 	discCache map[string]cached[Discovery]
+	// boundIssuer: the issuer an unpinned Client's credentials went to
+	// first; no other issuer gets them (iss.go).
+	boundIssuer string
 }
 
 type cached[T any] struct {

@@ -182,6 +182,9 @@ func (c *Client) pickIssuer(prm ProtectedResourceMetadata) (string, error) {
 // so it only ever goes to an endpoint its own issuer published; the
 // freshness of Discover still honours Cache-Control.
 func (c *Client) pinnedAS(ctx context.Context, issuer string, accept func(ASMetadata) bool) (ASMetadata, error) {
+	if err := c.credentialIssuer(issuer, false); err != nil {
+		return ASMetadata{}, &Error{Op: "discover", Cause: err}
+	}
 	c.mu.Lock()
 	e, ok := c.asCache[issuer]
 	c.mu.Unlock()

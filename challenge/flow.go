@@ -231,6 +231,14 @@ func (c *Client) Submit(ctx context.Context, f *Flow, a Answers) (*Result, error
 		e := asError("challenge", err)
 		return c.logResult(ctx, f, &Result{Outcome: TransportFailure, Err: e}), e
 	}
+	if err := checkChallengeIss(as, f.Issuer, resp); err != nil {
+		// Neither the code nor the auth_session is used; the verifier may
+		// have been seen by whoever answered, so the next request gets a
+		// fresh one.
+		f.CodeIssued = true
+		e := &Error{Op: "challenge", StatusCode: resp.status, Cause: err}
+		return c.logResult(ctx, f, &Result{Outcome: TransportFailure, Err: e}), e
+	}
 	res := c.classify(f, resp)
 	if res.Err == nil || res.Err.ErrorResponse.Error != "" {
 		f.ChallengeSent = true // the AS answered in protocol terms
@@ -313,6 +321,9 @@ func (c *Client) logResult(ctx context.Context, f *Flow, r *Result) *Result {
 // do (nothing was sent); nothing else is.
 func (c *Client) postForm(ctx context.Context, op, endpoint, issuer string, form url.Values) (*response, error) {
 	if err := checkTransport(endpoint); err != nil {
+		return nil, &Error{Op: op, Cause: err}
+	}
+	if err := c.credentialIssuer(issuer, true); err != nil {
 		return nil, &Error{Op: op, Cause: err}
 	}
 	var authz string

@@ -79,12 +79,15 @@ func TestTokenNeverSentToAnotherResource(t *testing.T) {
 	c := newTestClient(t, nil)
 	ctx := context.Background()
 	as1, mcp1, d1 := discoverFake(t, c)
-	as2, mcp2, d2 := discoverFake(t, c)
+	// Stack 2 has its own client: one Client's credentials go to one
+	// issuer only (iss.go).
+	c2 := newTestClient(t, nil)
+	as2, mcp2, d2 := discoverFake(t, c2)
 	if d1.Resource == d2.Resource || d1.AS.Issuer == d2.AS.Issuer {
 		t.Fatal("stacks not distinct")
 	}
 	_, tok := obtain(t, c, d1)
-	_, tok2 := obtain(t, c, d2) // an unrelated token at stack 2
+	_, tok2 := obtain(t, c2, d2) // an unrelated token at stack 2
 	secrets := []string{tok.AccessToken, tok.RefreshToken}
 
 	// Refresh goes to the token's own issuer and rotates.
@@ -113,12 +116,20 @@ func TestTokenNeverSentToAnotherResource(t *testing.T) {
 	if _, err := c.Redeem(ctx, f1, "some-code"); !errors.Is(err, ErrBadFlow) {
 		t.Fatalf("swapped token endpoint: %v", err)
 	}
-	// A token whose issuer was swapped is sent to that issuer's own endpoints
-	// only; here that is stack 2 with a stack-2 token — never a cross pair.
+	// A token of another issuer is not this client's to send anywhere: its
+	// revocation is refused before a request leaves (and stack 2's own
+	// client revokes it at stack 2 only — never a cross pair).
 	if err := c.Revoke(ctx, nt); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Revoke(ctx, tok2); err != nil {
+	n2 := len(as2.requests())
+	if err := c.Revoke(ctx, tok2); !errors.Is(err, ErrCredentialIssuer) {
+		t.Fatalf("revoking another issuer's token: %v", err)
+	}
+	if len(as2.requests()) != n2 {
+		t.Fatal("a refused revocation reached AS2")
+	}
+	if err := c2.Revoke(ctx, tok2); err != nil {
 		t.Fatal(err)
 	}
 

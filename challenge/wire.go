@@ -45,11 +45,15 @@ type ErrorResponse struct {
 	OTPRetry         bool     `json:"otp_retry,omitempty"`
 	RequestURI       string   `json:"request_uri,omitempty"`
 	ExpiresIn        int      `json:"expires_in,omitempty"`
+	// Iss (RFC 9207) is checked by the client when an AS sends it with an
+	// error; the reference AS names itself on codes only.
+	Iss string `json:"iss,omitempty"`
 }
 
 // ChallengeSuccess is the 200 body of the authorization challenge endpoint.
 type ChallengeSuccess struct {
 	AuthorizationCode string `json:"authorization_code"`
+	Iss               string `json:"iss,omitempty"` // RFC 9207: the issuer that issued the code
 }
 
 // TokenResponse is the 200 body of the token endpoint (RFC 6749 §5.1, RFC 8693 §2.2.1).

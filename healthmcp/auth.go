@@ -287,6 +287,10 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 				s.refuseBody(w, r, g, err)
 				return
 			}
+			if err := checkHeaders(r.Header, m); err != nil {
+				s.refuseHeaders(w, r, g, m, err)
+				return
+			}
 			// The SDK reads the gate's canonical re-encoding, never the
 			// client's bytes: one reading.
 			r.Body = io.NopCloser(bytes.NewReader(m.Body))

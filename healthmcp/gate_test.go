@@ -20,6 +20,8 @@ type rawSession struct {
 	token   string
 	version string
 	id      string
+	// initialized: later requests carry Mcp-Protocol-Version.
+	initialized bool
 }
 
 func openRaw(t *testing.T, st *stack, token, version string) *rawSession {
@@ -30,10 +32,12 @@ func openRaw(t *testing.T, st *stack, token, version string) *rawSession {
 	if status != http.StatusOK || !strings.Contains(body, `"serverInfo"`) {
 		t.Fatalf("initialize: %d %s", status, body)
 	}
-	rs.id = h.Get("Mcp-Session-Id")
-	if rs.id == "" {
-		t.Fatal("no Mcp-Session-Id")
+	// healthmcp is stateless (it speaks 2026-07-28): no session id is
+	// issued, and every request stands on its own token.
+	if rs.id = h.Get("Mcp-Session-Id"); rs.id != "" {
+		t.Fatalf("stateless server issued Mcp-Session-Id %q", rs.id)
 	}
+	rs.initialized = true
 	if status, body, _ := rs.send(`{"jsonrpc":"2.0","method":"notifications/initialized","params":{}}`); status/100 != 2 {
 		t.Fatalf("initialized: %d %s", status, body)
 	}
@@ -49,8 +53,7 @@ func (rs *rawSession) send(body string) (int, string, http.Header) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("Authorization", "Bearer "+rs.token)
-	if rs.id != "" {
-		req.Header.Set("Mcp-Session-Id", rs.id)
+	if rs.initialized {
 		req.Header.Set("Mcp-Protocol-Version", rs.version)
 	}
 	resp, err := http.DefaultClient.Do(req)

@@ -427,8 +427,16 @@ type rpcMsg struct {
 	Method string // "" for a response
 	Tool   string // params.name of a tools/call
 	Args   []string
-	Body   []byte // canonical re-encoding: the bytes the SDK is given
+	// MetaVersion is params._meta["io.modelcontextprotocol/protocolVersion"]
+	// (2026-07-28 requests carry it; the gate holds it to the
+	// Mcp-Protocol-Version header); HasMetaVersion tells "" from absent.
+	MetaVersion    string
+	HasMetaVersion bool
+	Body           []byte // canonical re-encoding: the bytes the SDK is given
 }
+
+// metaKeyProtocolVersion is the 2026-07-28 per-request revision in _meta.
+const metaKeyProtocolVersion = "io.modelcontextprotocol/protocolVersion"
 
 // envelope members of a JSON-RPC 2.0 message; anything else is refused so
 // that no case-variant or look-alike member reaches the SDK.
@@ -488,6 +496,21 @@ func readRPC(body []byte) (*rpcMsg, error) {
 	default:
 		if msg.ID == nil || hasParams || hasResult == hasError {
 			return nil, bodyErr("neither a request nor a response")
+		}
+	}
+	if hasParams {
+		// _meta is read by the SDK on every request (2026-07-28 puts the
+		// revision, client info and capabilities there): one shape only.
+		if meta, ok := params.get("_meta"); ok {
+			if meta.kind != jObject {
+				return nil, bodyErr("params._meta must be a JSON object, not %s", meta.kind)
+			}
+			if pv, ok := meta.get(metaKeyProtocolVersion); ok {
+				if pv.kind != jString {
+					return nil, bodyErr("params._meta[%q] must be a JSON string", metaKeyProtocolVersion)
+				}
+				msg.MetaVersion, msg.HasMetaVersion = pv.text, true
+			}
 		}
 	}
 	if msg.Method == "tools/call" {

@@ -101,10 +101,18 @@ func New(cfg Config) (*Server, error) {
 		s.mcp.AddTool(t.tool, s.toolHandler(t.tool.Name, t.run))
 	}
 
+	// Stateless: the go-sdk serves MCP 2026-07-28 (no initialize, no
+	// Mcp-Session-Id) only from a stateless handler, and answers 2025-11-25
+	// clients from it as well. Nothing here needs a session: every request
+	// carries its bearer token, which the gate verifies (signature, audience,
+	// scope, acr, revocation) before the SDK runs it, and every tool acts on
+	// the patient that request's token names — there is no session a second
+	// caller's token could ride on. The identity extension keeps its nonce
+	// replay cache per server, not per session.
 	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp },
-		&mcp.StreamableHTTPOptions{Logger: s.log})
-	// The SDK binds each MCP session to TokenInfo.UserID (one patient per
-	// session); hand it the grant the authorize middleware verified.
+		&mcp.StreamableHTTPOptions{Logger: s.log, Stateless: true})
+	// Hand the SDK the grant the authorize middleware verified (the tool
+	// handlers re-check it from TokenInfo).
 	bind := auth.RequireBearerToken(func(ctx context.Context, _ string, r *http.Request) (*auth.TokenInfo, error) {
 		g := grantFrom(r.Context())
 		if g == nil {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -118,18 +119,20 @@ type Config struct {
 	Now             func() time.Time
 	Pins            PinStore
 	Policy          Policy
-	ProtocolVersion string // default "2025-11-25" (skips the draft-protocol discover probe)
+	ProtocolVersion string // "" negotiates 2026-07-28, falling back to 2025-11-25 (remembered per server); set = required (ErrProtocol)
 	// ClientName is sent as clientInfo.name; default "voiceauth".
 	ClientName string
 }
 
 // Client connects caller-bound MCP sessions with one Config. It owns the
-// cache of tool signatures already verified, shared by all its sessions, so
-// a server reconnected to for every phone call costs no repeated Ed25519
-// work. Make one with New and share it.
+// cache of tool signatures already verified and the protocol revision each
+// server negotiated, shared by all its sessions, so a server reconnected to
+// for every phone call costs no repeated Ed25519 work and no repeated
+// revision probe. Make one with New and share it.
 type Client struct {
 	cfg      Config
 	verified mcpidentity.ToolCache
+	versions versionMemo
 }
 
 // New returns a Client for cfg (copied: later changes to cfg do not reach it).
@@ -190,7 +193,9 @@ func (cl *Client) Connect(ctx context.Context, serverURL string, ts TokenSource)
 		rt = http.DefaultTransport
 	}
 	hc := *base
-	hc.Transport = &authTransport{base: rt, ts: ts}
+	at := &authTransport{base: rt, ts: ts}
+	at.connecting.Store(true)
+	hc.Transport = at
 
 	name := c.ClientName
 	if name == "" {
@@ -201,14 +206,27 @@ func (cl *Client) Connect(ctx context.Context, serverURL string, ts TokenSource)
 	if err := mcpidentity.AddClientMethods(client); err != nil {
 		return nil, err
 	}
-	pv := c.ProtocolVersion
-	if pv == "" {
-		pv = "2025-11-25"
-	}
+	pv, remembered := cl.requestVersion(serverURL)
 	tr := &mcp.StreamableClientTransport{Endpoint: serverURL, HTTPClient: &hc, MaxRetries: -1, DisableStandaloneSSE: true}
 	cs, err := client.Connect(ctx, tr, &mcp.ClientSessionOptions{ProtocolVersion: pv})
+	at.connecting.Store(false)
 	if err != nil {
+		if remembered {
+			// The server may have changed; the next connection negotiates.
+			cl.versions.forget(serverURL)
+		}
 		return nil, classify(ctx, "connect", err)
+	}
+	got := ""
+	if ir := cs.InitializeResult(); ir != nil {
+		got = ir.ProtocolVersion
+	}
+	if c.ProtocolVersion != "" && got != c.ProtocolVersion {
+		_ = cs.Close()
+		return nil, fmt.Errorf("%w: server speaks %q, %q required", ErrProtocol, got, c.ProtocolVersion)
+	}
+	if c.ProtocolVersion == "" {
+		cl.versions.put(serverURL, got, c.now())
 	}
 	s := &Session{cfg: c, cache: &cl.verified, server: serverURL, cs: cs, byName: map[string]*mcp.Tool{}, log: c.logger().With("mcp_server", serverURL)}
 	if err := s.establish(ctx); err != nil {
@@ -449,13 +467,42 @@ func (s *Session) Close() error {
 // auth.OAuthHandler because the SDK retries only once per request and a
 // second non-JSON-RPC 401 would fail the whole connection; here the status
 // and WWW-Authenticate are always seen and the budget is exact.
+//
+// While connecting, the first refusal is final for the whole handshake: the
+// SDK falls back from server/discover to initialize on any error, and that
+// second request must not ask the caller's TokenSource to renew again.
 type authTransport struct {
 	base http.RoundTripper
 	ts   TokenSource
+
+	connecting atomic.Bool
+	mu         sync.Mutex
+	refused    *AuthError // first refusal while connecting
 }
 
 func (a *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := a.roundTrip(req)
+	var ae *AuthError
+	if a.connecting.Load() && errors.As(err, &ae) {
+		a.mu.Lock()
+		if a.refused == nil {
+			a.refused = ae
+		}
+		a.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (a *authTransport) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
+	if a.connecting.Load() {
+		a.mu.Lock()
+		refused := a.refused
+		a.mu.Unlock()
+		if refused != nil {
+			return nil, refused
+		}
+	}
 	tok, err := a.ts.Token(ctx)
 	if err != nil {
 		return nil, &AuthError{Challenge: AuthChallenge{MaxAge: -1}, Err: err}
@@ -472,7 +519,9 @@ func (a *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			r.Body = body
 		}
-		r.Header.Set("Authorization", "Bearer "+tok)
+		if tok != "" { // no token yet: no header (an empty bearer is malformed); the 401 asks Renew
+			r.Header.Set("Authorization", "Bearer "+tok)
+		}
 		resp, err := a.base.RoundTrip(r)
 		if err != nil {
 			return nil, err

@@ -84,6 +84,7 @@ type testServer struct {
 	// challenge overrides identity/challenge (a malicious server).
 	challenge func(*mcpidentity.ChallengeParams) (*mcpidentity.ChallengeResult, error)
 	now       func() time.Time
+	stateless bool // a stateless handler: speaks 2026-07-28 too
 }
 
 func (ts *testServer) start(t *testing.T) string {
@@ -130,7 +131,7 @@ func (ts *testServer) start(t *testing.T) string {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "Echo: " + in.Message}}}, nil
 		})
 	}
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: ts.stateless})
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ts.gate != nil && !ts.gate(w, r) {
 			return

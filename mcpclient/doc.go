@@ -5,9 +5,12 @@
 //
 // # Session shape
 //
-// Streamable HTTP, protocol version pinned to 2025-11-25 (the SDK would
-// otherwise probe the 2026-07-28 draft first), no standalone SSE stream, no
-// client capabilities. The token is set by an http.RoundTripper rather than
+// Streamable HTTP, no standalone SSE stream, no client capabilities. The
+// protocol revision is negotiated: 2026-07-28 (server/discover, no
+// initialize) first, 2025-11-25 as the fallback. Each server's answer is
+// remembered for an hour (a server that speaks only 2025-11-25 — the
+// TypeScript servers answer the probe with HTTP 400 — costs one probe, not
+// one per call); Config.ProtocolVersion pins a revision and requires it. The token is set by an http.RoundTripper rather than
 // the SDK's auth.OAuthHandler: the SDK retries only once per request and a
 // second 401 with a non-JSON-RPC body fails the whole connection. Here every
 // 401/403 is parsed (ParseChallenge), TokenSource.Renew is called for

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,7 +61,12 @@ func TestInteropEverything(t *testing.T) {
 	if err != nil {
 		t.Fatalf("interop child: %v", err)
 	}
-	if !strings.Contains(string(out), "interop: unsigned-allowed ok") || !strings.Contains(string(out), "interop: pinned refused") {
+	for _, want := range []string{"interop: 2025-11-25 ok", "interop: negotiated ok", "interop: negotiated again ok", "interop: pinned refused"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("child did not report %q", want)
+		}
+	}
+	if !strings.Contains(string(out), "interop: unsigned-allowed ok") {
 		t.Fatal("child did not run both checks")
 	}
 }
@@ -99,9 +107,72 @@ func interopChild(t *testing.T) {
 	}
 	url := "http://127.0.0.1:3101/mcp"
 
-	s, err := New(Config{Policy: Policy{Mode: PolicyUnsignedAllowed}}).Connect(ctx, url, &staticTokens{tokens: []string{"unused"}})
+	// Both revisions: 2025-11-25 asked for directly, and the default
+	// negotiation (2026-07-28 first), which server-everything answers with
+	// HTTP 400; the client falls back once and then remembers.
+	probes := &probeCounter{base: http.DefaultTransport}
+	negotiating := New(Config{Policy: Policy{Mode: PolicyUnsignedAllowed}, HTTPClient: &http.Client{Transport: probes}})
+	for _, c := range []struct {
+		name   string
+		cl     *Client
+		probes int // server/discover requests so far
+	}{
+		{"2025-11-25", New(Config{Policy: Policy{Mode: PolicyUnsignedAllowed}, ProtocolVersion: Version20251125}), 0},
+		{"negotiated", negotiating, 1},
+		{"negotiated again", negotiating, 1},
+	} {
+		interopCalls(ctx, t, c.cl, url)
+		if n := probes.count(); n != c.probes {
+			t.Fatalf("%s: %d server/discover probes, want %d", c.name, n, c.probes)
+		}
+		t.Logf("interop: %s ok", c.name)
+	}
+
+	_, err := New(Config{Pins: newMemPins()}).Connect(ctx, url, &staticTokens{tokens: []string{"unused"}})
+	if !errors.Is(err, ErrIdentity) {
+		t.Fatalf("pinned policy: err %v, want ErrIdentity", err)
+	}
+	t.Log("interop: pinned refused")
+}
+
+// probeCounter counts the server/discover requests it carries.
+type probeCounter struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	n    int
+}
+
+func (p *probeCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && r.GetBody != nil {
+		if b, err := r.GetBody(); err == nil {
+			body, _ := io.ReadAll(b)
+			if strings.Contains(string(body), `"method":"server/discover"`) {
+				p.mu.Lock()
+				p.n++
+				p.mu.Unlock()
+			}
+		}
+	}
+	return p.base.RoundTrip(r)
+}
+
+func (p *probeCounter) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}
+
+// interopCalls connects with cl, which must land on 2025-11-25 (the
+// revision server-everything speaks), and runs echo and get-sum.
+func interopCalls(ctx context.Context, t *testing.T, cl *Client, url string) {
+	t.Helper()
+	s, err := cl.Connect(ctx, url, &staticTokens{tokens: []string{"unused"}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	defer s.Close()
+	if v := s.ProtocolVersion(); v != Version20251125 {
+		t.Fatalf("version %q", v)
 	}
 	var names []string
 	for _, tl := range s.Tools() {
@@ -121,12 +192,5 @@ func interopChild(t *testing.T) {
 	if err != nil || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, "5") {
 		t.Fatalf("get-sum %v %v", res, err)
 	}
-	_ = s.Close()
 	t.Logf("interop: unsigned-allowed ok (%d tools)", len(names))
-
-	_, err = New(Config{Pins: newMemPins()}).Connect(ctx, url, &staticTokens{tokens: []string{"unused"}})
-	if !errors.Is(err, ErrIdentity) {
-		t.Fatalf("pinned policy: err %v, want ErrIdentity", err)
-	}
-	t.Log("interop: pinned refused")
 }
