@@ -64,6 +64,8 @@ type Server struct {
 	cfg        Config
 	publicURL  string
 	validators []client.RequestValidator
+	sigKeys    []*sigKey // the same tokens, for the webhook forms (signedform.go)
+	sigURLs    sigURLs
 	eng        engine
 	log        *slog.Logger
 	now        func() time.Time
@@ -135,6 +137,7 @@ func New(cfg Config) (*Server, error) {
 	s.base, s.stopBase = context.WithCancel(context.Background())
 	for _, t := range cfg.AuthTokens {
 		s.validators = append(s.validators, client.NewRequestValidator(t))
+		s.sigKeys = append(s.sigKeys, newSigKey(t))
 	}
 	s.m = metrics{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "voiceauth_ivr_calls_total",
