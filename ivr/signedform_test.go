@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/twilio/twilio-go/client"
+
+	"github.com/voiceauth/voiceauth/session"
 )
 
 // twilioSays is the reference: twilio-go's RequestValidator over the first
@@ -198,5 +200,32 @@ func TestCheckSignedOutcomeIsUsed(t *testing.T) {
 	h.ServeHTTP(rec, forged)
 	if rec.code != http.StatusForbidden {
 		t.Fatalf("unchecked forged request: %d", rec.code)
+	}
+}
+
+// Log pseudonyms come from pooled keyed states and are exactly
+// session.Pseudonym under LogKey, also from many goroutines at once.
+func TestPseudoMatchesSessionPseudonym(t *testing.T) {
+	f := newFixture(t, FrontendGather, nil)
+	done := make(chan string, 8)
+	for i := range 8 {
+		go func() {
+			v := "CA" + strings.Repeat(string(rune('0'+i)), 32)
+			for range 50 {
+				if got, want := f.srv.pseudo("call", v), session.Pseudonym([]byte("log-key"), "call", v); got != want {
+					done <- got + " != " + want
+					return
+				}
+			}
+			done <- ""
+		}()
+	}
+	for range 8 {
+		if msg := <-done; msg != "" {
+			t.Fatal(msg)
+		}
+	}
+	if f.srv.pseudo("number", "+15555550101") == f.srv.pseudo("call", "+15555550101") {
+		t.Fatal("the kind is not part of the pseudonym")
 	}
 }
