@@ -310,14 +310,19 @@ func medianRate(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func benchWebhook(ctx context.Context, n int, conns []int, rounds int) (*BenchReport, error) {
-	// Every call the bench starts stays in progress (nothing hangs up), far
-	// more than any admission cap: without lifting it the later rounds time
-	// "all lines are busy". Admission itself still runs on every request.
+// startUncappedStack starts an embedded stack without an admission cap, for
+// benchmarks: every call they start stays in progress (nothing hangs up),
+// far more than any cap, and without lifting it the later requests would
+// time "all lines are busy". Admission itself still runs on every request.
+func startUncappedStack(ctx context.Context, transport string) (*Target, func(context.Context) error, error) {
 	saved := embeddedMaxCalls
 	embeddedMaxCalls = -1
-	target, stop, err := startStack(ctx, nil, TransportWebhook, 0, false)
-	embeddedMaxCalls = saved
+	defer func() { embeddedMaxCalls = saved }()
+	return startStack(ctx, nil, transport, 0, false)
+}
+
+func benchWebhook(ctx context.Context, n int, conns []int, rounds int) (*BenchReport, error) {
+	target, stop, err := startUncappedStack(ctx, TransportWebhook)
 	if err != nil {
 		return nil, err
 	}
