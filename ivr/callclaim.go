@@ -49,7 +49,7 @@ func (s *Server) claimForHost(ctx context.Context, sid string) error {
 	for range 10 {
 		err := s.cfg.Store.PutRecord(ctx, s.claimRecord(sid, claimPending))
 		if err == nil {
-			return nil
+			return s.callNotFirst(ctx, sid)
 		}
 		if !errors.Is(err, session.ErrExists) {
 			return errClaimStore
@@ -67,7 +67,7 @@ func (s *Server) claimForHost(ctx context.Context, sid string) error {
 		case claimReleased:
 			cur.Data = []byte(claimPending)
 			if err := s.cfg.Store.UpdateRecord(ctx, cur); err == nil {
-				return nil
+				return s.callNotFirst(ctx, sid)
 			} else if !errors.Is(err, session.ErrConflict) {
 				return errClaimStore
 			}
@@ -76,6 +76,27 @@ func (s *Server) claimForHost(ctx context.Context, sid string) error {
 		}
 	}
 	return errClaimStore
+}
+
+// callNotFirst runs once a host's pending claim is written: a new call
+// on SQLite writes no claim record (its row is the claim, see
+// session.Store.CreateCallClaimed), so a call created between the host's
+// first look and its claim is found only now. Then the call came first:
+// the claim says so and the registration is refused. (A call created after
+// the claim finds the claim and waits for the registration.)
+func (s *Server) callNotFirst(ctx context.Context, sid string) error {
+	_, err := s.cfg.Store.GetCall(ctx, sid)
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		return nil
+	case err != nil:
+		_, _ = s.finishHost(ctx, sid, claimReleased) // let a retry decide
+		return errClaimStore
+	}
+	if _, err := s.finishHost(ctx, sid, claimCall); err != nil {
+		return errClaimStore
+	}
+	return errCallExists
 }
 
 // finishHost moves a pending claim to state; false when the call took the

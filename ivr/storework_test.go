@@ -3,6 +3,7 @@ package ivr
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -210,5 +211,51 @@ func TestNewCallSkipsPreauthLookup(t *testing.T) {
 	body(t, f.post("/twilio/voice", callForm(hosted, "CallStatus", "ringing"), nil))
 	if _, st := f.state(hosted); !st.Authenticated || ra.lookups != 1 {
 		t.Fatalf("registered call: authenticated %v after %d lookups, want true after 1", st.Authenticated, ra.lookups)
+	}
+}
+
+// lateCallStore makes the first GetCall miss a call that /twilio/voice
+// creates right then: the host's first look happens just before the call's
+// one-statement insert (session.Store.CreateCallClaimed on SQLite writes no
+// claim record).
+type lateCallStore struct {
+	CallStore
+	create func() // run once, on the first GetCall, which then says not found
+}
+
+func (l *lateCallStore) GetCall(ctx context.Context, id string) (*session.Call, error) {
+	if c := l.create; c != nil {
+		l.create = nil
+		c()
+		return nil, session.ErrNotFound
+	}
+	return l.CallStore.GetCall(ctx, id)
+}
+
+// A call created between a host's look for the call and its claim came
+// first: the registration is refused, the claim says "call", and the call
+// keeps its state (no host token can be attached to an answered call).
+func TestHostClaimAfterUnseenCall(t *testing.T) {
+	ls := &lateCallStore{}
+	f := newFixture(t, FrontendGather, func(c *Config) { ls.CallStore = c.Store; c.Store = ls })
+	ctx := context.Background()
+	sid := "CA" + strings.Repeat("4", 32)
+	ls.create = func() {
+		if _, _, err := f.srv.newCall(ctx, CallInfo{CallSid: sid, From: "+15555550101", To: "+15555550199"}); err != nil {
+			t.Errorf("new call: %v", err)
+		}
+	}
+	if err := f.srv.claimForHost(ctx, sid); !errors.Is(err, errCallExists) {
+		t.Fatalf("host claim after the call was created: %v, want errCallExists", err)
+	}
+	if ls.create != nil {
+		t.Fatal("the race was not staged")
+	}
+	r, err := f.store.GetRecord(ctx, claimKind, f.srv.callRef(sid))
+	if err != nil || string(r.Data) != claimCall {
+		t.Fatalf("claim after the refused registration: %v %v", r, err)
+	}
+	if err := f.srv.claimForHost(ctx, sid); !errors.Is(err, errCallExists) {
+		t.Fatalf("second host claim: %v, want errCallExists", err)
 	}
 }

@@ -19,8 +19,8 @@ import (
 // configured public URL + request URI. It writes the error response (413,
 // 400, 403) itself and returns nil then.
 func (s *Server) parseSigned(w http.ResponseWriter, r *http.Request) url.Values {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	if err := r.ParseForm(); err != nil {
+	c := s.checkForm(w, r) // signedform.go: at most once per request
+	if err := c.err; err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			s.m.rejected.WithLabelValues("too_large").Inc()
@@ -31,22 +31,19 @@ func (s *Server) parseSigned(w http.ResponseWriter, r *http.Request) url.Values 
 		http.Error(w, "malformed form", http.StatusBadRequest)
 		return nil
 	}
-	params := make(map[string]string, len(r.PostForm))
-	for k, v := range r.PostForm {
-		params[k] = v[0]
-	}
-	if !s.validSignature(s.publicURL+r.URL.RequestURI(), params, r.Header.Get("X-Twilio-Signature")) {
+	form := c.form
+	if !c.signed {
 		s.m.rejected.WithLabelValues("signature").Inc()
-		s.log.Warn("webhook signature", "path", r.URL.Path, "call", s.pseudo("call", r.PostForm.Get("CallSid")))
-		s.audit(r.Context(), AuditSignatureRejected, r.URL.Path, r.PostForm.Get("CallSid"), nil)
+		s.log.Warn("webhook signature", "path", r.URL.Path, "call", s.pseudo("call", form.Get("CallSid")))
+		s.audit(r.Context(), AuditSignatureRejected, r.URL.Path, form.Get("CallSid"), nil)
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return nil
 	}
-	if r.PostForm.Get("CallSid") == "" {
+	if form.Get("CallSid") == "" {
 		http.Error(w, "missing CallSid", http.StatusBadRequest)
 		return nil
 	}
-	return r.PostForm
+	return form
 }
 
 func langTag(l spoken.Lang) string { return lookupLang(l).Tag }

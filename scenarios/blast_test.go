@@ -89,3 +89,20 @@ func TestBenchWebhookSmall(t *testing.T) {
 		}
 	}
 }
+
+// The bench starts far more calls than any admission cap allows and none of
+// them hangs up: every timed answer must still be a question, not "all
+// lines are busy" (a cheaper answer that would inflate the rate).
+func TestBenchWebhookIgnoresAdmissionCap(t *testing.T) {
+	saved := embeddedMaxCalls
+	embeddedMaxCalls = 3
+	defer func() { embeddedMaxCalls = saved }()
+	var out, errb strings.Builder
+	code := BenchMain([]string{"webhook", "--requests", "20", "--conns", "2", "--rounds", "1", "--json"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if embeddedMaxCalls != 3 {
+		t.Fatalf("the bench left the admission cap at %d", embeddedMaxCalls)
+	}
+}

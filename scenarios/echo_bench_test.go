@@ -53,7 +53,7 @@ func echoServer(tb testing.TB) string {
 
 func benchRelayVsEcho(b *testing.B, calls int) {
 	ctx := context.Background()
-	target, stop, err := startStack(ctx, nil, TransportRelay, 0, false)
+	target, stop, err := startUncappedStack(ctx, TransportRelay) // 1,000 calls: past the default cap
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,22 +27,28 @@ func TestCreateCallClaimed(t *testing.T) {
 	if string(got.State) != `{"turn":0}` {
 		t.Fatalf("state = %q", got.State)
 	}
-	r, err := st.GetRecord(ctx, "claim", "k1")
-	must(t, err)
-	if string(r.Data) != "call" {
-		t.Fatalf("claim = %q", r.Data)
+	// On SQLite the call row is the claim: no claim record is written.
+	if _, err := st.GetRecord(ctx, "claim", "k1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("claim record on SQLite: %v, want none", err)
 	}
 
-	// The claim is taken: no call is written.
-	if err := st.CreateCallClaimed(ctx, claim("k1", "other"), &Call{ID: "CA2"}); !errors.Is(err, ErrExists) {
+	// The claim is taken (a host's registration): no call is written.
+	must(t, st.PutRecord(ctx, claim("k2", "host-pending")))
+	if err := st.CreateCallClaimed(ctx, claim("k2", "call"), &Call{ID: "CA2"}); !errors.Is(err, ErrExists) {
 		t.Fatalf("taken claim: %v, want ErrExists", err)
 	}
 	if _, err := st.GetCall(ctx, "CA2"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("call written under a taken claim: %v", err)
 	}
-	if r, _ := st.GetRecord(ctx, "claim", "k1"); string(r.Data) != "call" {
+	if r, _ := st.GetRecord(ctx, "claim", "k2"); string(r.Data) != "host-pending" {
 		t.Fatalf("taken claim overwritten: %q", r.Data)
 	}
+	// An expired claim record reads as absent and does not block the call.
+	must(t, st.PutRecord(ctx, &Record{Kind: "claim", Key: "k4", Data: []byte("host-pending"), ExpiresAt: time.Now().Add(-time.Minute)}))
+	must(t, st.CreateCallClaimed(ctx, claim("k4", "call"), &Call{ID: "CA4", State: []byte("{}")}))
+	// A claim of another kind with the same key does not block it either.
+	must(t, st.PutRecord(ctx, &Record{Kind: "other", Key: "k5", Data: []byte("x")}))
+	must(t, st.CreateCallClaimed(ctx, claim("k5", "call"), &Call{ID: "CA5", State: []byte("{}")}))
 
 	// The call exists: the new claim is rolled back, the call is unchanged.
 	if err := st.CreateCallClaimed(ctx, claim("k3", "call"), &Call{ID: "CA1", State: []byte("x")}); !errors.Is(err, ErrExists) {
@@ -93,8 +99,33 @@ func TestCreateCallClaimedConcurrent(t *testing.T) {
 		if _, err := st.GetCall(ctx, fmt.Sprint("CA", i)); err != nil {
 			t.Errorf("call %d: %v", i, err)
 		}
-		if _, err := st.GetRecord(ctx, "claim", fmt.Sprint("k", i)); err != nil {
-			t.Errorf("claim %d: %v", i, err)
-		}
+	}
+}
+
+// On PostgreSQL the claim record is written with the call (two concurrent
+// transactions could both pass a NOT EXISTS check), and a taken claim or an
+// existing call still refuse the pair.
+func TestCreateCallClaimedPostgres(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(ctx, pgTestDSN(t), Options{Sealer: testSealer(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	claim := func(key, v string) *Record {
+		return &Record{Kind: "claim", Key: key, Data: []byte(v), ExpiresAt: time.Now().Add(time.Hour)}
+	}
+	must(t, st.CreateCallClaimed(ctx, claim("k1", "call"), &Call{ID: "CA1", State: []byte("{}")}))
+	if r, err := st.GetRecord(ctx, "claim", "k1"); err != nil || string(r.Data) != "call" {
+		t.Fatalf("claim record on PostgreSQL: %v %v", r, err)
+	}
+	if err := st.CreateCallClaimed(ctx, claim("k1", "call"), &Call{ID: "CA2"}); !errors.Is(err, ErrExists) {
+		t.Fatalf("taken claim: %v", err)
+	}
+	if err := st.CreateCallClaimed(ctx, claim("k3", "call"), &Call{ID: "CA1"}); !errors.Is(err, ErrExists) {
+		t.Fatalf("existing call: %v", err)
+	}
+	if _, err := st.GetRecord(ctx, "claim", "k3"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("claim kept for an existing call: %v", err)
 	}
 }

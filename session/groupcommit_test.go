@@ -255,3 +255,60 @@ func TestGroupCommitClose(t *testing.T) {
 	must(t, <-queued)
 	must(t, <-closed)
 }
+
+// A COMMIT that fails (here a deferred foreign key, which SQLite checks at
+// COMMIT and which leaves the transaction open) fails its job and leaves no
+// transaction behind on the writer: the next writes commit and are
+// readable, alone or sharing a batch with the failing job.
+func TestGroupCommitFailedCommitLeavesNoTransaction(t *testing.T) {
+	s, b := gcStore(t)
+	ctx := context.Background()
+	must(t, b.submit(ctx, "", func(x execer) error {
+		if _, err := x.exec(ctx, "CREATE TABLE fk_parent (id INTEGER PRIMARY KEY)"); err != nil {
+			return err
+		}
+		_, err := x.exec(ctx, "CREATE TABLE fk_child (p INTEGER REFERENCES fk_parent (id) DEFERRABLE INITIALLY DEFERRED)")
+		return err
+	}))
+	orphan := func() error {
+		return b.submit(ctx, "", func(x execer) error {
+			_, err := x.exec(ctx, "INSERT INTO fk_child (p) VALUES (42)")
+			return err
+		})
+	}
+	if err := orphan(); err == nil {
+		t.Fatal("a commit that violates a deferred foreign key succeeded")
+	}
+	must(t, s.PutRecord(ctx, &Record{Kind: "k", Key: "alone", Data: []byte("1")}))
+	if _, err := s.GetRecord(ctx, "k", "alone"); err != nil {
+		t.Fatalf("a write after the failed commit: %v", err)
+	}
+
+	release := holdWriter(t, b)
+	errs := make(chan error, 2)
+	go func() { errs <- orphan() }()
+	waitQueued(t, b, 1)
+	go func() { errs <- s.PutRecord(ctx, &Record{Kind: "k", Key: "batched", Data: []byte("2")}) }()
+	waitQueued(t, b, 2)
+	must(t, release())
+	failed := 0
+	for range 2 {
+		if <-errs != nil {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("%d of the orphan insert and the record failed, want 1", failed)
+	}
+	must(t, s.PutRecord(ctx, &Record{Kind: "k", Key: "after", Data: []byte("3")}))
+	for _, key := range []string{"batched", "after"} {
+		if _, err := s.GetRecord(ctx, "k", key); err != nil {
+			t.Errorf("%s: %v", key, err)
+		}
+	}
+	var n int
+	must(t, s.be.reader().queryRow(ctx, "SELECT count(*) FROM fk_child").Scan(&n))
+	if n != 0 {
+		t.Errorf("%d orphan rows committed", n)
+	}
+}

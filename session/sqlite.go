@@ -216,7 +216,7 @@ func (b *sqliteBackend) migrate(ctx context.Context) error {
 	}
 	// Prepare the statements that run inside write transactions, where
 	// nothing can be prepared (the writer's one connection is taken).
-	for _, q := range []string{qAuditHead, qAuditInsert, qAuditHeadUpdate, qPutRecord, qAddEvent, qCountEvents, qCreateCall} {
+	for _, q := range append([]string{qAuditHead, qAuditInsert, qAuditHeadUpdate, qPutRecord, qAddEvent, qCountEvents, qCreateCall}, controlStmts...) {
 		b.wStmts.get(ctx, q)
 	}
 	return nil
@@ -314,6 +314,9 @@ type txDB struct{ *sql.Tx }
 // stmt returns the cached statement for q, bound to the transaction when e
 // runs inside one, or nil to run q unprepared.
 func (e sqlExec) stmt(ctx context.Context, q string) *sql.Stmt {
+	if _, inJob := e.db.(jobDB); inJob {
+		return e.cache.peek(q) // groupcommit.go: never prepare a job's query (see jobDB)
+	}
 	tx, inTx := e.db.(txDB)
 	if !inTx {
 		return e.cache.get(ctx, q)

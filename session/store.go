@@ -123,9 +123,11 @@ type AuditReport struct {
 type Store interface {
 	// Calls.
 	CreateCall(ctx context.Context, c *Call) error // ErrExists
-	// CreateCallClaimed is PutRecord(claim) and CreateCall(c) in one
-	// transaction (one commit): both are written or neither, ErrExists when
-	// the live claim record or the call already exists.
+	// CreateCallClaimed is CreateCall(c) unless the live claim record or
+	// the call already exists (ErrExists), as one step. PostgreSQL also
+	// writes the claim record with the call (one transaction); SQLite does
+	// not, the call row stands for it (claimedcall.go): whoever writes that
+	// claim later must look for the call after writing it.
 	CreateCallClaimed(ctx context.Context, claim *Record, c *Call) error
 	GetCall(ctx context.Context, id string) (*Call, error) // ErrNotFound
 	// UpdateCall writes c if the stored version still equals c.Version, then

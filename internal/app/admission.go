@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twilio/twilio-go/client"
 	"github.com/twilio/twilio-go/twiml"
 )
 
@@ -26,26 +25,28 @@ const busyText = "All our lines are busy. Please hold while I transfer you. " +
 // callback, relay action), when our answer ends it (<Dial>, <Hangup>), or
 // after idleTTL without a request (a call whose end we never heard).
 type admission struct {
-	max        int
-	publicURL  string
-	validators []client.RequestValidator
-	transfer   string
-	m          *opsMetrics
-	now        func() time.Time
-	idleTTL    time.Duration
-	load       *loadGauge // nil: the count alone decides
+	max      int
+	check    signedCheck
+	transfer string
+	m        *opsMetrics
+	now      func() time.Time
+	idleTTL  time.Duration
+	load     *loadGauge // nil: the count alone decides
 
 	mu     sync.Mutex
 	active map[string]time.Time // CallSid → last request
 	swept  time.Time
 }
 
-func newAdmission(max int, publicURL string, tokens []string, transfer string, m *opsMetrics, now func() time.Time) *admission {
-	a := &admission{max: max, publicURL: strings.TrimRight(publicURL, "/"), transfer: transfer, m: m, now: now,
+// signedCheck reads a request's form and checks its Twilio signature
+// (ivr.Server.CheckSigned): the request it returns carries the outcome to
+// the voice handler, so a webhook is parsed and checked once, not once here
+// and again there. form is nil unless the signature is valid.
+type signedCheck func(w http.ResponseWriter, r *http.Request) (_ *http.Request, form url.Values)
+
+func newAdmission(max int, check signedCheck, transfer string, m *opsMetrics, now func() time.Time) *admission {
+	a := &admission{max: max, check: check, transfer: transfer, m: m, now: now,
 		idleTTL: 15 * time.Minute, active: map[string]time.Time{}}
-	for _, t := range tokens {
-		a.validators = append(a.validators, client.NewRequestValidator(t))
-	}
 	m.callsLimit.Set(float64(max))
 	return a
 }
@@ -59,16 +60,9 @@ func (a *admission) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
-		r.Body.Close()
-		if err != nil {
-			http.Error(w, "unreadable body", http.StatusBadRequest)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		form, _ := url.ParseQuery(string(body))
+		r, form := a.check(w, r)
 		sid := form.Get("CallSid")
-		if sid == "" || !a.signed(r, form) {
+		if sid == "" { // unsigned, unreadable or no call
 			next.ServeHTTP(w, r) // the voice service answers (and refuses) it
 			return
 		}
@@ -94,24 +88,6 @@ func (a *admission) wrap(next http.Handler) http.Handler {
 			a.release(sid)
 		}
 	})
-}
-
-func (a *admission) signed(r *http.Request, form url.Values) bool {
-	sig := r.Header.Get("X-Twilio-Signature")
-	if sig == "" {
-		return false
-	}
-	params := make(map[string]string, len(form))
-	for k, v := range form {
-		params[k] = v[0]
-	}
-	u := a.publicURL + r.URL.RequestURI()
-	for i := range a.validators {
-		if a.validators[i].Validate(u, params, sig) {
-			return true
-		}
-	}
-	return false
 }
 
 // admit counts sid in, or says why not ("max_calls", "overloaded"); a

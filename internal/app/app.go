@@ -278,7 +278,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 
 	mux := http.NewServeMux()
-	s.admit = newAdmission(cfg.MaxCalls, s.PublicURL, SplitTokens(s.TwilioAuthToken), cfg.TransferNumber, s.metrics, cfg.Now)
+	s.admit = newAdmission(cfg.MaxCalls, s.voice.CheckSigned, cfg.TransferNumber, s.metrics, cfg.Now)
 	s.admit.load = load
 	mux.Handle("/", s.admit.wrap(s.voice.Handler()))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

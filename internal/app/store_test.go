@@ -127,7 +127,7 @@ func TestLoadGaugeSheds(t *testing.T) {
 // holding a line after the idle time, so lines do not leak.
 func TestAdmissionForgetsSilentCalls(t *testing.T) {
 	now := time.Unix(5000, 0)
-	a := newAdmission(1, "http://x", []string{"tok"}, "+15555550100", newOpsMetrics(prometheus.NewRegistry()),
+	a := newAdmission(1, nil, "+15555550100", newOpsMetrics(prometheus.NewRegistry()),
 		func() time.Time { return now })
 	if r := a.admit("CA1"); r != "" {
 		t.Fatalf("first call refused: %s", r)
