@@ -35,8 +35,8 @@ type writeJob struct {
 }
 
 type jobResult struct {
-	err  error
-	lead bool // not a result: the job's goroutine is to run the next batch
+	err    error
+	leader bool // not a result: the job's goroutine is to run the next batch
 }
 
 // maxBatch bounds how many jobs share one commit (and so how long the last
@@ -68,20 +68,20 @@ func (b *sqliteBackend) submit(ctx context.Context, stmt string, fn func(execer)
 	g.queue = append(g.queue, j)
 	if g.busy {
 		g.mu.Unlock()
-		if r := <-j.done; !r.lead {
+		if r := <-j.done; !r.leader {
 			return r.err
 		}
 	} else {
 		g.busy = true
 		g.mu.Unlock()
 	}
-	b.lead()
+	b.runAsLeader()
 	return (<-j.done).err
 }
 
-// lead runs one batch from the head of the queue, then hands the lead to
-// the next waiting job or ends the busy period.
-func (b *sqliteBackend) lead() {
+// runAsLeader runs one batch from the head of the queue, then hands
+// leadership to the next waiting job or ends the busy period.
+func (b *sqliteBackend) runAsLeader() {
 	g := &b.gc
 	g.mu.Lock()
 	n := min(len(g.queue), maxBatch)
@@ -95,7 +95,7 @@ func (b *sqliteBackend) lead() {
 
 	g.mu.Lock()
 	if len(g.queue) > 0 {
-		g.queue[0].done <- jobResult{lead: true}
+		g.queue[0].done <- jobResult{leader: true}
 	} else {
 		g.busy = false
 		if g.idle.L != nil {
