@@ -610,13 +610,25 @@ type callTokens struct {
 	callSid string
 }
 
+// Token is the call's access token, presented only while the MCP server's
+// metadata still names the AS that issued it for this resource (MCP
+// 2026-07-28 keys tokens by issuer): a token obtained before the PRM moved
+// to another AS is never sent. When discovery itself fails the token is
+// sent, as before: it names its audience, and the server checks it.
 func (t *callTokens) Token(ctx context.Context) (string, error) {
 	ts, err := t.b.cfg.Store.GetTokens(ctx, t.callSid)
 	if err != nil {
 		return "", fmt.Errorf("broker: no token for this call: %w", err)
 	}
+	if d, err := t.b.discover(ctx); err == nil && !d.Issued(toChallengeToken(ts)) {
+		return "", errForeignToken
+	}
 	return ts.AccessToken, nil
 }
+
+// errForeignToken: the stored token belongs to another AS or resource than
+// the MCP server's metadata names now.
+var errForeignToken = errors.New("broker: the call's token was issued by another authorization server or for another resource")
 
 // Renew refreshes an expired token. Anything that needs the caller becomes
 // an ivr error the dialog acts on: a wider scope or a stronger proof is

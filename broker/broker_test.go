@@ -182,3 +182,48 @@ func TestSecretsNeverLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenOfAnotherIssuerNotSent: a stored token whose issuer (or
+// resource) is not the one the MCP server's metadata names now is never
+// presented to the server (MCP 2026-07-28 keys tokens by issuer).
+func TestTokenOfAnotherIssuerNotSent(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*session.TokenSet)
+	}{
+		{"issuer", func(ts *session.TokenSet) { ts.Issuer = "https://as.other.example" }},
+		{"resource", func(ts *session.TokenSet) { ts.Resource = "https://mcp.other.example/mcp" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStack(t)
+			c := newCaller(t, s, "CAforeign"+tc.name)
+			ctx := context.Background()
+			if step := c.kba(); step.Kind != ivr.AuthAuthenticated {
+				t.Fatalf("KBA: %+v", step)
+			}
+			if _, err := s.b.Call(ctx, c.call.CallSid, "x_read", nil); err != nil {
+				t.Fatalf("tool with the call's own token: %v", err)
+			}
+			ts, err := s.store.GetTokens(ctx, c.call.CallSid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(&ts)
+			if err := s.store.PutTokens(ctx, c.call.CallSid, ts); err != nil {
+				t.Fatal(err)
+			}
+			s.mu.Lock()
+			before := len(s.toolCalls)
+			s.mu.Unlock()
+			if _, err := s.b.Call(ctx, c.call.CallSid, "x_read", nil); err == nil {
+				t.Fatal("a token of another issuer/resource was used")
+			}
+			s.mu.Lock()
+			after := len(s.toolCalls)
+			s.mu.Unlock()
+			if after != before {
+				t.Fatalf("the MCP server ran %d tools with a foreign token", after-before)
+			}
+		})
+	}
+}
