@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/voiceauth/voiceauth/challenge"
@@ -77,7 +75,7 @@ func (b *Broker) takePending(ctx context.Context, callSid string) (pending, erro
 // the one-time code, as before challenges were kept.
 func (st *flowState) stepUp(p pending) {
 	st.StepUp = true
-	st.Flow.Scope = unionScopes(st.Flow.Scope, p.Scope)
+	st.Flow.Scope = challenge.UnionScopes(st.Flow.Scope, p.Scope)
 	st.ACR, st.MaxAge = p.ACR, p.MaxAge
 	if !p.Challenged {
 		st.ACR = challenge.ACRKBAOTP
@@ -101,17 +99,6 @@ func (b *Broker) reverifyFlow(ctx context.Context, call ivr.CallInfo, p pending)
 	}
 	f.AuthSession = p.AuthSession
 	return f, nil
-}
-
-// unionScopes is a's scopes followed by those of b not in a.
-func unionScopes(a, b string) string {
-	out := strings.Fields(a)
-	for _, s := range strings.Fields(b) {
-		if !slices.Contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	return strings.Join(out, " ")
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -374,12 +374,12 @@ func (c *Client) StepUp(f *Flow, wwwAuthenticate string) (scope, acrValues strin
 		if params["scope"] == "" {
 			return f.Scope, f.ACRValues, f.MaxAge, false
 		}
-		f.Scope = unionScopes(f.Scope, params["scope"])
+		f.Scope = UnionScopes(f.Scope, params["scope"])
 	case ErrInsufficientUserAuthentication:
 		if params["acr_values"] == "" && params["max_age"] == "" {
 			return f.Scope, f.ACRValues, f.MaxAge, false
 		}
-		f.Scope = unionScopes(f.Scope, params["scope"])
+		f.Scope = UnionScopes(f.Scope, params["scope"])
 		if v := params["acr_values"]; v != "" {
 			f.ACRValues = v
 		}
@@ -399,8 +399,10 @@ func (c *Client) StepUp(f *Flow, wwwAuthenticate string) (scope, acrValues strin
 	return f.Scope, f.ACRValues, f.MaxAge, true
 }
 
-// unionScopes keeps a's order and appends b's new scopes.
-func unionScopes(a, b string) string {
+// UnionScopes is a's scopes in their order, then those of b not in a: what
+// a client asks for when a challenge names more (MCP 2026-07-28 scope
+// handling; the profile's insufficient_scope hint).
+func UnionScopes(a, b string) string {
 	out := strings.Fields(a)
 	for _, s := range strings.Fields(b) {
 		if !slices.Contains(out, s) {

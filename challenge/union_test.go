@@ -1,4 +1,4 @@
-package broker
+package challenge
 
 import "testing"
 
@@ -10,8 +10,8 @@ func TestUnionScopes(t *testing.T) {
 		{"x:read", "", "x:read"},
 		{"a  b", "c b  a d", "a b c d"},
 	} {
-		if got := unionScopes(c.a, c.b); got != c.want {
-			t.Errorf("unionScopes(%q, %q) = %q, want %q", c.a, c.b, got, c.want)
+		if got := UnionScopes(c.a, c.b); got != c.want {
+			t.Errorf("UnionScopes(%q, %q) = %q, want %q", c.a, c.b, got, c.want)
 		}
 	}
 }
