@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twilio/twilio-go/twiml"
@@ -52,7 +53,10 @@ func langTag(l spoken.Lang) string { return lookupLang(l).Tag }
 // document twiml.Voice builds at a fraction of its cost, or with twiml.Voice
 // for verbs it does not know.
 func (s *Server) writeTwiML(w http.ResponseWriter, verbs []twiml.Element) {
-	doc, ok := appendTwiML(make([]byte, 0, 1024), verbs)
+	bp := twimlBufs.Get().(*[]byte)
+	defer putTwiMLBuf(bp)
+	doc, ok := appendTwiML((*bp)[:0], verbs)
+	*bp = doc // keep what it grew to
 	if !ok {
 		d, err := twiml.Voice(verbs)
 		if err != nil {
@@ -62,7 +66,19 @@ func (s *Server) writeTwiML(w http.ResponseWriter, verbs []twiml.Element) {
 		doc = []byte(d)
 	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	_, _ = w.Write(doc)
+	_, _ = w.Write(doc) // the ResponseWriter copies (net/http's buffer): the buffer is free after
+}
+
+// twimlBufs holds the buffers documents are rendered into: a turn's TwiML
+// is 1–3 KiB, and a fresh buffer per answer was the largest allocation of
+// a gather turn.
+var twimlBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// putTwiMLBuf returns a buffer unless a rare large document grew it.
+func putTwiMLBuf(bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		twimlBufs.Put(bp)
+	}
 }
 
 func (s *Server) sayVerb(st *State, text string) twiml.Element {
@@ -176,7 +192,7 @@ func (s *Server) handleGather(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sid := form.Get("CallSid")
-	turn, _ := strconv.Atoi(r.URL.Query().Get("turn"))
+	turn, _ := strconv.Atoi(queryGet(r.URL.RawQuery, "turn"))
 	idem := r.Header.Get("I-Twilio-Idempotency-Token")
 	in := Input{Speech: form.Get("SpeechResult"), Digits: form.Get("Digits")}
 	if c, err := strconv.ParseFloat(form.Get("Confidence"), 64); err == nil && c > 0 && c <= 1 {

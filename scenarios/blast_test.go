@@ -1,12 +1,16 @@
 package scenarios
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -104,5 +108,38 @@ func TestBenchWebhookIgnoresAdmissionCap(t *testing.T) {
 	}
 	if embeddedMaxCalls != 3 {
 		t.Fatalf("the bench left the admission cap at %d", embeddedMaxCalls)
+	}
+}
+
+// --memprofile writes an allocation profile of the run that names the
+// webhook handlers, and leaves the sampling rate as it found it.
+func TestBenchWebhookMemProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mem.pprof")
+	rate := runtime.MemProfileRate
+	var out, errb strings.Builder
+	code := BenchMain([]string{"webhook", "--requests", "20", "--conns", "2", "--rounds", "1", "--memprofile", path}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if runtime.MemProfileRate != rate {
+		t.Errorf("MemProfileRate left at %d, was %d", runtime.MemProfileRate, rate)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f) // pprof's format: a gzipped protocol buffer
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range []string{"ivr.(*Server).handleVoice", "ivr.(*Server).handleGather", "(*BareWebhook).ServeHTTP"} {
+		if !strings.Contains(string(prof), fn) {
+			t.Errorf("the profile names no %s", fn)
+		}
 	}
 }

@@ -160,22 +160,54 @@ func (a *admission) busy(w http.ResponseWriter) {
 	io.WriteString(w, doc)
 }
 
-// endSniffer remembers whether a TwiML answer ends the call here.
+// endSniffer remembers whether a TwiML answer ends the call here: whether
+// the first sniffLimit bytes written hold "<Dial" or "<Hangup". It looks at
+// each write as it passes, keeping only the last few bytes for a word split
+// across two writes, instead of copying the answer.
 type endSniffer struct {
 	http.ResponseWriter
-	head []byte
+	seen  int // bytes looked at, up to sniffLimit
+	tail  [sniffTail]byte
+	ntail int
+	end   bool
 }
 
+const (
+	sniffLimit = 8192
+	sniffTail  = len("<Hangup") - 1 // the longest word, less one byte
+)
+
+var endWords = [][]byte{[]byte("<Dial"), []byte("<Hangup")}
+
 func (e *endSniffer) Write(p []byte) (int, error) {
-	if len(e.head) < 8192 {
-		e.head = append(e.head, p[:min(len(p), 8192-len(e.head))]...)
+	if !e.end && e.seen < sniffLimit {
+		e.sniff(p[:min(len(p), sniffLimit-e.seen)])
 	}
 	return e.ResponseWriter.Write(p)
 }
 
-func (e *endSniffer) ended() bool {
-	return bytes.Contains(e.head, []byte("<Dial")) || bytes.Contains(e.head, []byte("<Hangup"))
+func (e *endSniffer) sniff(q []byte) {
+	e.seen += len(q)
+	// A word split across writes: the kept tail and q's first bytes.
+	var joint [2 * sniffTail]byte
+	n := copy(joint[:], e.tail[:e.ntail])
+	n += copy(joint[n:], q[:min(len(q), sniffTail)])
+	for _, word := range endWords {
+		if bytes.Contains(joint[:n], word) || bytes.Contains(q, word) {
+			e.end = true
+			return
+		}
+	}
+	// Keep the last sniffTail bytes of everything seen so far.
+	if len(q) >= sniffTail {
+		e.ntail = copy(e.tail[:], q[len(q)-sniffTail:])
+		return
+	}
+	keep := joint[max(0, n-sniffTail):n]
+	e.ntail = copy(e.tail[:], keep)
 }
+
+func (e *endSniffer) ended() bool { return e.end }
 
 func (e *endSniffer) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 

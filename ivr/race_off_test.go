@@ -1,0 +1,5 @@
+//go:build !race
+
+package ivr
+
+const raceEnabled = false
