@@ -60,27 +60,11 @@ func startStack(t testing.TB, cfg app.Config) (*app.Stack, *syncBuffer) {
 	return st, logs
 }
 
-// twiml is the subset of TwiML a caller's phone acts on.
-type twiml struct {
-	XMLName xml.Name
-	Nodes   []node `xml:",any"`
-}
-
-type node struct {
-	XMLName xml.Name
-	Attrs   []xml.Attr `xml:",any,attr"`
-	Text    string     `xml:",chardata"`
-	Nodes   []node     `xml:",any"`
-}
-
-func (n node) attr(name string) string {
-	for _, a := range n.Attrs {
-		if a.Name.Local == name {
-			return a.Value
-		}
-	}
-	return ""
-}
+// twiml and node are the TwiML a caller's phone acts on (twiliotest's reader).
+type (
+	twiml = twiliotest.TwiML
+	node  = twiliotest.Verb
+)
 
 // phone is a scripted caller talking to the webhook front end.
 type phone struct {
@@ -154,8 +138,8 @@ func read(doc twiml) turn {
 			case "Say":
 				says = append(says, strings.TrimSpace(n.Text))
 			case "Gather":
-				tr.action = n.attr("action")
-				walk(n.Nodes)
+				tr.action = n.Attr("action")
+				walk(n.Inner)
 			case "Redirect":
 				tr.redirect = strings.TrimSpace(n.Text)
 			case "Dial":
@@ -163,11 +147,11 @@ func read(doc twiml) turn {
 			case "Hangup":
 				tr.hangup = true
 			default:
-				walk(n.Nodes)
+				walk(n.Inner)
 			}
 		}
 	}
-	walk(doc.Nodes)
+	walk(doc.Verbs)
 	tr.said = strings.Join(says, " ")
 	return tr
 }

@@ -70,14 +70,14 @@ func dialRelayCall(t *testing.T, st *app.Stack, sid, from string) *relayPhone {
 		for _, n := range ns {
 			switch n.XMLName.Local {
 			case "ConversationRelay":
-				wsURL = n.attr("url")
+				wsURL = n.Attr("url")
 			case "Parameter":
-				params[n.attr("name")] = n.attr("value")
+				params[n.Attr("name")] = n.Attr("value")
 			}
-			walk(n.Nodes)
+			walk(n.Inner)
 		}
 	}
-	walk(doc.Nodes)
+	walk(doc.Verbs)
 	if wsURL == "" || len(params) == 0 {
 		t.Fatalf("no ConversationRelay with parameters in %+v", doc)
 	}
